@@ -1,0 +1,120 @@
+"""Tool arguments: the flat schema a model reads, and the validation that runs before any network call."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pika_mcp.catalog import Endpoint
+from pika_mcp.errors import InputError
+from pika_mcp.models import PikaInput
+from pika_mcp.settings import MAX_WAIT_SECONDS
+
+CALL_OPTIONS: dict[str, dict[str, Any]] = {
+    "wait_seconds": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": MAX_WAIT_SECONDS,
+        "description": "Seconds to wait for the video before returning the job (default PIKA_MCP_WAIT_SECONDS, 45).",
+    },
+    "force_new": {
+        "type": "boolean",
+        "default": False,
+        "description": "Pay for a new job even if the same call was made in the last 10 minutes.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """A validated generation call: the input model plus the call options."""
+
+    request: PikaInput
+    wait_seconds: int | None
+    force_new: bool
+
+    def body(self) -> dict[str, Any]:
+        """What fal receives: every field with a value or a declared default, never a null."""
+        return self.request.model_dump(mode="json", exclude_none=True)
+
+
+def input_schema(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's fields at the top level plus wait_seconds and force_new; no $ref, no titles."""
+    schema = lean(endpoint.input_model.model_json_schema())
+    schema["properties"] = schema["properties"] | copy.deepcopy(CALL_OPTIONS)
+    schema["additionalProperties"] = False
+    return schema
+
+
+def lean(schema: dict[str, Any]) -> dict[str, Any]:
+    """Inline $refs, drop titles, and show optional-without-default fields as their plain type."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            node = {**defs[node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+        out = {k: walk(v) for k, v in node.items() if k != "title"}
+        branches = out.get("anyOf")
+        if isinstance(branches, list) and {"type": "null"} in branches and out.get("default", 0) is None:
+            rest = [b for b in branches if b != {"type": "null"}]
+            if len(rest) == 1:
+                del out["anyOf"], out["default"]
+                out = rest[0] | out
+        return out
+
+    return walk(schema)
+
+
+def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
+    """Validate a call's arguments; raise InputError naming every wrong field and what is allowed."""
+    args = dict(arguments)
+    options = {name: args.pop(name) for name in list(args) if name in CALL_OPTIONS}
+    wait = options.get("wait_seconds")
+    if wait is not None and (type(wait) is not int or not 0 <= wait <= MAX_WAIT_SECONDS):
+        raise InputError(f"wait_seconds must be a whole number from 0 to {MAX_WAIT_SECONDS}, got {wait!r}.", field="wait_seconds")
+    force_new = options.get("force_new", False)
+    if force_new is None:
+        force_new = False
+    if type(force_new) is not bool:
+        raise InputError(f"force_new must be true or false, got {force_new!r}.", field="force_new")
+    try:
+        request = endpoint.input_model.model_validate(args)
+    except ValidationError as exc:
+        raise InputError(explain(endpoint, exc), field=_first_field(exc)) from None
+    return Call(request=request, wait_seconds=wait, force_new=force_new)
+
+
+def explain(endpoint: Endpoint, exc: ValidationError) -> str:
+    """One sentence per problem, naming the field and what is allowed."""
+    allowed = sorted(endpoint.input_model.model_fields) + sorted(CALL_OPTIONS)
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "arguments"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{field}: unknown argument. {endpoint.tool} accepts: {', '.join(allowed)}.")
+        elif error["type"] == "missing":
+            lines.append(f"{field}: required.")
+        elif not error["loc"]:
+            lines.append(f"{_message(error)}.")
+        else:
+            shown = repr(error.get("input"))
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            lines.append(f"{field}: {_message(error)} (got {shown}).")
+    return f"Invalid arguments for {endpoint.tool}; nothing was sent to fal. " + " ".join(lines)
+
+
+def _message(error: Any) -> str:
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ").replace("Input should be", "must be")
+
+
+def _first_field(exc: ValidationError) -> str | None:
+    errors = exc.errors(include_url=False)
+    return str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else None

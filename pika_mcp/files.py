@@ -1,0 +1,91 @@
+"""Which local files may be uploaded: allowed folders only, symlinks resolved, no hidden paths, images and videos only."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pika_mcp.errors import FileRefused
+from pika_mcp.sniff import SNIFF_BYTES, sniff
+
+SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run")  # never files a person means to share
+MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: far past any Pika input
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    allowed: tuple[Path, ...]
+    output_dir: Path
+
+    def check(self, ref: str) -> LocalFile:
+        """The file behind an absolute path or file:// URI, or FileRefused saying why not."""
+        raw = _path_of(ref)
+        if not raw.is_absolute():
+            raise FileRefused(f"{ref!r} is a relative path; give an absolute path or a file:// URI.")
+        try:
+            real = raw.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise FileRefused(f"{raw} does not exist or cannot be read.") from None
+        if any(str(real) == r or str(real).startswith(r + os.sep) for r in SYSTEM_ROOTS if os.name != "nt"):
+            raise FileRefused(f"{raw} is a system file; only images and videos in allowed folders can be uploaded.")
+        root = self._root_of(real)
+        if root is None:
+            roots = ", ".join(str(p) for p in (*self.allowed, self.output_dir)) or "none"
+            raise FileRefused(
+                f"{raw} is outside the folders pika-mcp may read ({roots}). Move it there or add its folder to "
+                "PIKA_MCP_ALLOWED_DIRS."
+            )
+        if root != self._real(self.output_dir) and (_hidden(raw, root) or _hidden(real, root)):
+            raise FileRefused(f"{raw} is in a hidden file or folder; pika-mcp never uploads those.")
+        info = real.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(f"{raw} is not a regular file.")
+        if info.st_size > MAX_UPLOAD_BYTES:
+            raise FileRefused(f"{raw} is {info.st_size} bytes; the limit is {MAX_UPLOAD_BYTES}.")
+        with real.open("rb") as source:
+            content_type = sniff(source.read(SNIFF_BYTES))
+        if content_type is None or not content_type.startswith(("image/", "video/")):
+            raise FileRefused(f"{raw} is not an image or a video by its content; only those can be uploaded.")
+        return LocalFile(real, content_type, info.st_size)
+
+    def _root_of(self, real: Path) -> Path | None:
+        for folder in (self.output_dir, *self.allowed):
+            root = self._real(folder)
+            if root is not None and real.is_relative_to(root):
+                return root
+        return None
+
+    @staticmethod
+    def _real(folder: Path) -> Path | None:
+        try:
+            return folder.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+
+
+def _path_of(ref: str) -> Path:
+    if ref.startswith("file://"):
+        parsed = urlparse(ref)
+        path = unquote(parsed.path)
+        if os.name == "nt" and path.startswith("/") and len(path) > 2 and path[2] == ":":
+            path = path[1:]
+        return Path(path)
+    return Path(ref)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = path.parts
+    return any(part.startswith(".") for part in parts)

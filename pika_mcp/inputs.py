@@ -1,0 +1,102 @@
+"""Media inputs made fal-ready: URLs pass through; local files and data: URIs are uploaded once each, by content hash."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import anyio
+
+from pika_mcp.catalog import Endpoint
+from pika_mcp.errors import FileRefused, InputError
+from pika_mcp.files import FilePolicy, LocalFile
+from pika_mcp.ledger import Ledger
+from pika_mcp.models import MEDIA_FIELDS
+from pika_mcp.sniff import sniff
+from pika_mcp.storage import FalStorage
+
+MAX_DATA_URI_BYTES = 50 * 1024 * 1024  # decoded; larger inputs should be files
+HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class Inputs:
+    policy: FilePolicy | None  # None: local files are refused (HTTP without PIKA_MCP_ALLOWED_DIRS)
+    storage: FalStorage
+    ledger: Ledger
+    origin: str  # the storage the cache is valid for
+
+    async def resolve(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with every local or data: media reference replaced by an uploaded URL."""
+        out = dict(body)
+        for name in MEDIA_FIELDS:
+            value = out.get(name)
+            if isinstance(value, str):
+                out[name] = await self.url_for(value, name)
+            elif isinstance(value, list):
+                out[name] = [await self.url_for(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return out
+
+    async def url_for(self, ref: str, field: str) -> str:
+        if ref.startswith(("https://", "http://")):
+            return ref
+        if ref.startswith("data:"):
+            return await self._upload_data(ref, field)
+        return (await self.upload(ref))["url"]
+
+    async def upload(self, ref: str) -> dict[str, Any]:
+        """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer."""
+        if self.policy is None:
+            raise FileRefused(
+                "Local files are not accepted on this server (HTTP without PIKA_MCP_ALLOWED_DIRS); pass an https URL."
+            )
+        local = await anyio.to_thread.run_sync(self.policy.check, ref)
+        digest = await anyio.to_thread.run_sync(_sha256, local.path)
+        return await self._cached_upload(local, digest)
+
+    async def _cached_upload(self, local: LocalFile, digest: str) -> dict[str, Any]:
+        if (known := self.ledger.upload(digest, self.origin)) is not None:
+            return known
+        url = await self.storage.upload(local.path, local.content_type, local.size)
+        self.ledger.add_upload(digest, self.origin, url, local.content_type, local.size)
+        return {"url": url, "content_type": local.content_type, "file_size": local.size, "sha256": digest}
+
+    async def _upload_data(self, uri: str, field: str) -> str:
+        data = decode_data_uri(uri, field)
+        content_type = sniff(data[:64])
+        if content_type is None or not content_type.startswith(("image/", "video/")):
+            raise InputError(f"{field}: the data: URI is not an image or a video by its content.", field=field)
+        digest = hashlib.sha256(data).hexdigest()
+        if (known := self.ledger.upload(digest, self.origin)) is not None:
+            return str(known["url"])
+        with tempfile.TemporaryDirectory(prefix="pika-mcp-") as folder:
+            path = Path(folder) / f"upload.{content_type.split('/')[1]}"
+            path.write_bytes(data)
+            return str((await self._cached_upload(LocalFile(path, content_type, len(data)), digest))["url"])
+
+
+def decode_data_uri(uri: str, field: str) -> bytes:
+    header, sep, payload = uri.partition(",")
+    if not sep:
+        raise InputError(f"{field}: a data: URI needs a comma before its data.", field=field)
+    if len(payload) > MAX_DATA_URI_BYTES * 4 // 3 + 4:
+        raise InputError(f"{field}: the data: URI is over {MAX_DATA_URI_BYTES // 2**20} MB; pass a file path instead.", field=field)
+    try:
+        data = base64.b64decode(payload, validate=True) if header.endswith(";base64") else unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{field}: the data: URI is not valid base64.", field=field) from None
+    return data
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,221 @@
+"""The job service: submit with an intent row first, dedupe, budget, wait, cancel and list; one per server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from pika_mcp.arguments import Call
+from pika_mcp.catalog import Endpoint
+from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, SubmitOutcomeUnknown
+from pika_mcp.ledger import TERMINAL, Job, Ledger
+from pika_mcp.outputs import Outputs
+from pika_mcp.queue import FalQueue
+from pika_mcp.tracker import Tracker, failure
+
+log = logging.getLogger(__name__)
+
+DEDUPE_WINDOW = 600.0  # seconds: an identical call within 10 minutes returns the first job
+SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
+PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
+
+Listener = Callable[[Job], Awaitable[None]]
+Progress = Callable[[Job, float], Awaitable[None]]
+MediaResolver = Callable[[Endpoint, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _no_media(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
+    """The identity of a call for deduplication: tool plus normalized body."""
+    canonical = json.dumps([endpoint.tool, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class JobService:
+    def __init__(
+        self,
+        ledger: Ledger,
+        queue: FalQueue,
+        *,
+        backend: str,
+        budget_usd: float | None = None,
+        outputs: Outputs | None = None,
+        resolve_media: MediaResolver = _no_media,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.queue = queue
+        self.backend = backend
+        self.budget_usd = budget_usd
+        self._outputs = outputs
+        self._resolve_media = resolve_media
+        self._clock = clock
+        self._changed: dict[str, anyio.Event] = {}
+        self.listeners: list[Listener] = []
+        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_success=self._save_video)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """On start: submits whose answer was never read fail; every other unfinished job is tracked."""
+        count = 0
+        for job in self.ledger.unfinished():
+            if not job.submitted:
+                self.ledger.update(
+                    job,
+                    status="failed",
+                    error={
+                        "type": "submit_outcome_unknown",
+                        "message": "pika-mcp stopped between sending the submit and reading fal's answer; "
+                        "fal may have the job. Check https://fal.ai/dashboard before retrying.",
+                        "detail": None,
+                    },
+                    note="recovered after restart",
+                )
+            else:
+                self.tracker.track(job, delay=0.0)
+                count += 1
+        return count
+
+    async def _notify(self, job: Job) -> None:
+        event = self._changed.pop(job.local_id, None)
+        if event is not None:
+            event.set()
+        for listener in self.listeners:
+            try:
+                await listener(job)
+            except Exception:
+                log.exception("a job listener failed")
+
+    async def _save_video(self, job: Job) -> Job:
+        if self._outputs is None or job.video is None:
+            return job
+        try:
+            facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
+        except (FalError, OSError) as exc:
+            log.warning("could not save the video of %s: %s", job.job_id, exc)
+            return job
+        return self.ledger.update(job, video={**job.video, **facts})
+
+    # -- the tools ------------------------------------------------------------------------------
+
+    def estimate(self, endpoint: Endpoint, body: dict[str, Any]) -> float:
+        return 0.0 if self.backend == "sandbox" else endpoint.price.usd(body)
+
+    def _check(self, owner: str, key: str, force_new: bool, estimate: float) -> Job | None:
+        now = self._clock()
+        if not force_new and (earlier := self.ledger.recent_same(owner, key, now - DEDUPE_WINDOW)):
+            return earlier
+        if self.budget_usd is not None:
+            spent = self.ledger.spend(owner, now - SPEND_WINDOW)
+            if spent + estimate > self.budget_usd + 1e-9:
+                raise BudgetExceeded(spent=spent, cap=self.budget_usd, estimate=estimate)
+        return None
+
+    async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
+        """Returns (job, deduplicated). Raises for a call that produced no job."""
+        body = call.body()
+        key = call_key(endpoint, body)
+        estimate = self.estimate(endpoint, body)
+        if earlier := self._check(owner, key, call.force_new, estimate):
+            return earlier, True
+        sent = await self._resolve_media(endpoint, body)
+        if earlier := self._check(owner, key, call.force_new, estimate):  # a twin finished uploading first
+            return earlier, True
+        now = self._clock()
+        job = Job(
+            local_id=f"local-{uuid.uuid4()}",
+            owner=owner,
+            tool=endpoint.tool,
+            endpoint_id=endpoint.endpoint_id,
+            backend=self.backend,
+            status="queued",
+            estimated_cost_usd=estimate,
+            arguments=sent,
+            args_key=key,
+            created_at=now,
+            updated_at=now,
+        )
+        self.ledger.add(job)
+        try:
+            submitted = await self.queue.submit(endpoint.endpoint_id, sent)
+        except SubmitOutcomeUnknown as exc:
+            error = {"type": "submit_outcome_unknown", "message": str(exc), "detail": None}
+            return self.ledger.update(job, status="failed", error=error), False
+        except FalError as exc:
+            self.ledger.update(job, status="failed", error=failure(exc), note="submit refused")
+            raise
+        job = self.ledger.update(
+            job,
+            request_id=submitted.request_id,
+            status_url=submitted.status_url,
+            response_url=submitted.response_url,
+            cancel_url=submitted.cancel_url,
+            queue_position=submitted.queue_position,
+            note="submitted",
+        )
+        self.tracker.track(job)
+        await self._notify(job)
+        return job, False
+
+    def get(self, owner: str, job_id: str) -> Job:
+        job = self.ledger.get(job_id, owner) if isinstance(job_id, str) and len(job_id) <= 200 else None
+        if job is None:
+            raise JobNotFound(str(job_id)[:200])
+        return job
+
+    async def wait(self, owner: str, job_id: str, timeout: float, progress: Progress | None = None) -> Job:
+        """Wait up to `timeout` seconds for the job to finish; never cancels it."""
+        job = self.get(owner, job_id)
+        start = anyio.current_time()
+        deadline = start + timeout
+        with self.tracker.watching(job.local_id):
+            while not job.finished and (remaining := deadline - anyio.current_time()) > 0:
+                event = self._changed.setdefault(job.local_id, anyio.Event())
+                with anyio.move_on_after(min(PROGRESS_EVERY, remaining)):
+                    await event.wait()
+                job = self.ledger.reload(job)
+                if progress is not None:
+                    await progress(job, anyio.current_time() - start)
+        return job
+
+    async def cancel(self, owner: str, job_id: str) -> Job:
+        job = self.get(owner, job_id)
+        if job.finished or not job.submitted:
+            return job
+        outcome = await self.queue.cancel(job.cancel_url or "")
+        job = self.ledger.reload(job)
+        if job.finished:
+            return job
+        if outcome == "OK":
+            job = self.ledger.update(job, status="cancelled", queue_position=None, cancel_requested=True, note="cancel: OK")
+            self.tracker.forget(job.local_id)
+        elif outcome == "NOT_FOUND":
+            error = {"type": "not_found", "message": "fal no longer knows this request (cancel answered NOT_FOUND).", "detail": None}
+            job = self.ledger.update(job, status="failed", error=error, note="cancel: NOT_FOUND")
+            self.tracker.forget(job.local_id)
+        elif outcome == "CANCELLATION_REQUESTED":
+            job = self.ledger.update(job, cancel_requested=True, note="cancel: CANCELLATION_REQUESTED")
+            self.tracker.track(job, delay=0.0)
+        else:  # ALREADY_COMPLETED: the tracker will settle it from the result
+            job = self.ledger.update(job, note="cancel: ALREADY_COMPLETED")
+            self.tracker.poke(job.local_id)
+        await self._notify(job)
+        return job
+
+    def list(self, owner: str, status: str | None = None, limit: int = 20) -> tuple[list[Job], float]:
+        spent = self.ledger.spend(owner, self._clock() - SPEND_WINDOW)
+        return self.ledger.list(owner, status, limit), spent
+
+
+__all__ = ["JobService", "TERMINAL", "call_key"]

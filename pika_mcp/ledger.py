@@ -1,0 +1,264 @@
+"""The job ledger: every job and each of its status changes, in one SQLite file (WAL) with a versioned schema."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+LOCAL_OWNER = "local"
+BUSY_TIMEOUT_MS = 10_000  # several processes share one home; writers wait rather than fail
+
+# Each entry moves the schema one version up; the index + 1 is the version it produces.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        local_id TEXT PRIMARY KEY,
+        request_id TEXT UNIQUE,
+        owner TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        status TEXT NOT NULL,
+        queue_position INTEGER,
+        status_url TEXT,
+        response_url TEXT,
+        cancel_url TEXT,
+        estimated_cost_usd REAL NOT NULL,
+        arguments TEXT NOT NULL,
+        args_key TEXT NOT NULL,
+        video TEXT,
+        error TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX jobs_owner_created ON jobs (owner, created_at DESC);
+    CREATE INDEX jobs_live ON jobs (status) WHERE status IN ('queued', 'running');
+    CREATE INDEX jobs_dedupe ON jobs (owner, args_key, created_at DESC);
+    CREATE TABLE events (
+        local_id TEXT NOT NULL REFERENCES jobs (local_id),
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX events_job ON events (local_id, at);
+    CREATE TABLE uploads (
+        sha256 TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        url TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        file_size INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (sha256, backend)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Job:
+    local_id: str
+    owner: str
+    tool: str
+    endpoint_id: str
+    backend: str
+    status: JobStatus
+    estimated_cost_usd: float
+    arguments: dict[str, Any]
+    args_key: str
+    created_at: float
+    updated_at: float
+    request_id: str | None = None
+    queue_position: int | None = None
+    status_url: str | None = None
+    response_url: str | None = None
+    cancel_url: str | None = None
+    video: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    cancel_requested: bool = False
+
+    @property
+    def job_id(self) -> str:
+        return self.request_id or self.local_id
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def submitted(self) -> bool:
+        return self.request_id is not None
+
+
+_JSON_COLUMNS = ("arguments", "video", "error")
+_COLUMNS = tuple(f.name for f in fields(Job))
+
+
+class Ledger:
+    """All reads and writes of the jobs file; safe to share between threads and between processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives a killed process; only a power loss may drop the last commits.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"The ledger {self.path} has schema version {version}, newer than this pika-mcp "
+                    f"understands ({SCHEMA_VERSION}). Upgrade pika-mcp."
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in filter(str.strip, step.split(";")):
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def add(self, job: Job, note: str = "intent recorded") -> None:
+        """The intent row, written before the submit is sent."""
+        row = _to_row(job)
+        with self._tx() as db:
+            db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, note))
+
+    def update(self, job: Job, note: str | None = None, **changes: Any) -> Job:
+        """Apply changes to one job; a status change is also written to its history."""
+        now = time.time()
+        new = replace(job, **changes, updated_at=now)
+        row = {k: v for k, v in _to_row(new).items() if k in changes or k == "updated_at"}
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ?", (*row.values(), job.local_id))
+            if "status" in changes and changes["status"] != job.status or note:
+                db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, new.status, now, note))
+        return new
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        """By fal request id or local id; scoped to `owner` unless None (the tracker's view)."""
+        query = "SELECT * FROM jobs WHERE (local_id = ? OR request_id = ?)"
+        params: list[Any] = [job_id, job_id]
+        if owner is not None:
+            query += " AND owner = ?"
+            params.append(owner)
+        return next(iter(self._select(query, params)), None)
+
+    def reload(self, job: Job) -> Job:
+        fresh = self.get(job.local_id)
+        assert fresh is not None
+        return fresh
+
+    def list(self, owner: str, status: str | None = None, limit: int = 20) -> list[Job]:
+        query, params = "SELECT * FROM jobs WHERE owner = ?", [owner]
+        if status:
+            query += " AND status = ?"
+            params.append(status)
+        return self._select(query + " ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit])
+
+    def unfinished(self) -> list[Job]:
+        return self._select("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at", [])
+
+    def recent_same(self, owner: str, args_key: str, since: float) -> Job | None:
+        """The newest job with the same call since `since`, unless it failed or was cancelled."""
+        rows = self._select(
+            "SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? "
+            "AND status NOT IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
+            [owner, args_key, since],
+        )
+        return rows[0] if rows else None
+
+    def spend(self, owner: str, since: float) -> float:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? "
+                "AND status NOT IN ('failed', 'cancelled')",
+                (owner, since),
+            ).fetchone()
+        return round(float(row[0]), 4)
+
+    def history(self, job: Job) -> list[tuple[str, float, str | None]]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, at, note FROM events WHERE local_id = ? ORDER BY at, rowid", (job.local_id,))
+            return [tuple(r) for r in rows.fetchall()]  # type: ignore[misc]
+
+    def _select(self, query: str, params: list[Any]) -> list[Job]:
+        with self._lock:
+            cursor = self._db.execute(query, params)
+            names = [d[0] for d in cursor.description]
+            return [_from_row(dict(zip(names, values))) for values in cursor.fetchall()]
+
+    # -- uploads ---------------------------------------------------------------------------------
+
+    def upload(self, sha256: str, backend: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT url, content_type, file_size FROM uploads WHERE sha256 = ? AND backend = ?", (sha256, backend)
+            ).fetchone()
+        return None if row is None else {"url": row[0], "content_type": row[1], "file_size": row[2], "sha256": sha256}
+
+    def add_upload(self, sha256: str, backend: str, url: str, content_type: str, file_size: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+                (sha256, backend, url, content_type, file_size, time.time()),
+            )
+
+
+def _to_row(job: Job) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = getattr(job, name)
+        if name in _JSON_COLUMNS:
+            value = None if value is None else json.dumps(value, separators=(",", ":"))
+        elif name == "cancel_requested":
+            value = int(value)
+        row[name] = value
+    return row
+
+
+def _from_row(row: dict[str, Any]) -> Job:
+    for name in _JSON_COLUMNS:
+        if row[name] is not None:
+            row[name] = json.loads(row[name])
+    row["cancel_requested"] = bool(row["cancel_requested"])
+    return Job(**{k: row[k] for k in _COLUMNS})

@@ -1,0 +1,175 @@
+"""Input models of the Pika endpoints on fal, from fal's current schema, with shared field types defined once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+MAX_PROMPT_CHARS = 2500  # fal answers 422 past this (TanStack/ai PR #396)
+MAX_FRAMES_SECONDS = 25  # Pikaframes: all transitions together
+MEDIA_FIELDS = ("image_url", "image_urls", "video_url")  # fields that take a MediaRef or a list of them
+
+
+def _media_ref(value: str) -> str:
+    """https URL, data: URI, file:// URI or absolute path; checked for form here, for content later."""
+    if value.startswith(("https://", "http://", "data:", "file://")):
+        return value
+    if value.startswith("/") or (len(value) > 2 and value[1] == ":" and value[2] in "\\/") or value.startswith("\\\\"):
+        return value
+    raise ValueError(
+        "must be an https URL, a data: URI, a file:// URI or an absolute local path "
+        f"(relative paths are not accepted), got {value[:80]!r}"
+    )
+
+
+AspectRatio = Annotated[
+    Literal["16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"], Field(description="Frame shape.")
+]
+Resolution = Literal["720p", "1080p"]
+Duration = Annotated[Literal[5, 10], Field(description="Seconds of video.")]
+Seconds = Annotated[int, Field(ge=1, le=10, description="Seconds of video.")]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Same seed, same video.")]
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="What to avoid.")]
+MediaRef = Annotated[
+    str,
+    Field(min_length=1, description="https URL, data: URI, file:// URI or absolute local path."),
+    AfterValidator(_media_ref),
+]
+Pikaffect = Literal[
+    "Cake-ify", "Crumble", "Crush", "Decapitate", "Deflate", "Dissolve", "Explode", "Eye-pop",
+    "Inflate", "Levitate", "Melt", "Peel", "Poke", "Squish", "Ta-da", "Tear",
+]  # fmt: skip
+
+
+class PikaInput(BaseModel):
+    """Base of every endpoint input: unknown fields are refused, nothing is coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class V22TextToVideo(PikaInput):
+    prompt: Prompt
+    negative_prompt: NegativePrompt = "ugly, bad, terrible"
+    aspect_ratio: AspectRatio = "16:9"
+    resolution: Resolution = "720p"
+    duration: Duration = 5
+    seed: Seed | None = None
+
+
+class V22ImageToVideo(PikaInput):
+    image_url: Annotated[MediaRef, Field(description="First frame.")]
+    prompt: Prompt
+    negative_prompt: NegativePrompt = ""
+    resolution: Resolution = "720p"
+    duration: Duration = 5
+    seed: Seed | None = None
+
+
+class V22Pikascenes(PikaInput):
+    image_urls: Annotated[list[MediaRef], Field(min_length=1, description="Images to combine into one scene.")]
+    prompt: Prompt
+    negative_prompt: NegativePrompt = "ugly, bad, terrible"
+    aspect_ratio: AspectRatio = "16:9"
+    resolution: Resolution = "1080p"
+    duration: Duration = 5
+    ingredients_mode: Annotated[
+        Literal["precise", "creative"], Field(description="precise follows the images, creative improvises.")
+    ] = "precise"
+    seed: Seed | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_images(cls, data: object) -> object:
+        """The seed document's older `images: [{image_url}]` shape becomes `image_urls`."""
+        if isinstance(data, dict) and "images" in data and "image_urls" not in data:
+            images = data["images"]
+            if isinstance(images, list) and all(isinstance(i, dict) and set(i) == {"image_url"} for i in images):
+                data = {k: v for k, v in data.items() if k != "images"} | {
+                    "image_urls": [i["image_url"] for i in images]
+                }
+        return data
+
+
+class KeyframeTransition(PikaInput):
+    duration: Seconds = 5
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+
+
+class V22Pikaframes(PikaInput):
+    image_urls: Annotated[list[MediaRef], Field(min_length=2, max_length=5, description="2 to 5 keyframes, in order.")]
+    transitions: Annotated[
+        list[KeyframeTransition],
+        Field(description="One per gap between keyframes (images - 1); total at most 25 s. Default: 5 s each."),
+    ] | None = None
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Default prompt of every transition.")] | None = None
+    negative_prompt: NegativePrompt = ""
+    resolution: Resolution = "720p"
+    seed: Seed | None = None
+
+    @model_validator(mode="after")
+    def _transitions_fit(self) -> V22Pikaframes:
+        if self.transitions is None:
+            return self
+        if len(self.transitions) != len(self.image_urls) - 1:
+            raise ValueError(
+                f"transitions must number one fewer than image_urls: {len(self.image_urls)} images "
+                f"need {len(self.image_urls) - 1} transitions, got {len(self.transitions)}"
+            )
+        if (total := sum(t.duration for t in self.transitions)) > MAX_FRAMES_SECONDS:
+            raise ValueError(f"transitions last {total} s in all; the limit is {MAX_FRAMES_SECONDS} s")
+        return self
+
+    @property
+    def seconds(self) -> int:
+        if self.transitions is None:
+            return 5 * (len(self.image_urls) - 1)
+        return sum(t.duration for t in self.transitions)
+
+
+class TextToVideo(PikaInput):
+    """Pika 2.1 and 2.0 turbo text-to-video."""
+
+    prompt: Prompt
+    negative_prompt: NegativePrompt = ""
+    aspect_ratio: AspectRatio = "16:9"
+    resolution: Resolution = "720p"
+    duration: Seconds = 5
+    seed: Seed | None = None
+
+
+class ImageToVideo(PikaInput):
+    """Pika 2.1 and 2.0 turbo image-to-video."""
+
+    image_url: Annotated[MediaRef, Field(description="First frame.")]
+    prompt: Prompt
+    negative_prompt: NegativePrompt = ""
+    resolution: Resolution = "720p"
+    duration: Seconds = 5
+    seed: Seed | None = None
+
+
+class Pikaswaps(PikaInput):
+    video_url: Annotated[MediaRef, Field(description="The video to edit.")]
+    image_url: Annotated[MediaRef, Field(description="What to swap in.")] | None = None
+    modify_region: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Plain words for what to replace.")] | None = None
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    negative_prompt: NegativePrompt | None = None
+    seed: Seed | None = None
+
+
+class Pikadditions(PikaInput):
+    video_url: Annotated[MediaRef, Field(description="The video to add to.")]
+    image_url: Annotated[MediaRef, Field(description="The thing to add.")]
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="How to add it.")] | None = None
+    negative_prompt: NegativePrompt | None = None
+    seed: Seed | None = None
+
+
+class Pikaffects(PikaInput):
+    image_url: Annotated[MediaRef, Field(description="The image to transform.")]
+    pikaffect: Pikaffect
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    negative_prompt: NegativePrompt | None = None
+    seed: Seed | None = None

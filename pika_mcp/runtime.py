@@ -1,0 +1,78 @@
+"""The running collaborators of one server: HTTP client, embedded sandbox, ledger, job service and tracker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import httpx2
+
+from pathlib import Path
+
+from pika_mcp.errors import ConfigError
+from pika_mcp.files import FilePolicy
+from pika_mcp.inputs import Inputs
+from pika_mcp.jobs import JobService
+from pika_mcp.ledger import Ledger
+from pika_mcp.outputs import Outputs
+from pika_mcp.queue import FalQueue
+from pika_mcp.settings import Settings
+from pika_mcp.storage import FalStorage
+
+log = logging.getLogger(__name__)
+
+# fal answers submit, status and cancel at once; a minute covers a slow network. Downloads stream.
+HTTP_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
+SANDBOX_KEY = "sandbox"  # the sandbox wants a Key header like fal, any value
+
+@dataclass
+class Runtime:
+    settings: Settings
+    http: httpx2.AsyncClient
+    ledger: Ledger
+    service: JobService
+    inputs: Inputs
+    queue_url: str
+    rest_url: str
+
+
+def file_policy(settings: Settings, *, remote: bool) -> FilePolicy | None:
+    """stdio: the user's home unless PIKA_MCP_ALLOWED_DIRS says otherwise; HTTP: nothing unless it is set."""
+    if settings.allowed_dirs is None:
+        return None if remote else FilePolicy((Path.home(),), settings.output_dir)
+    return FilePolicy(settings.allowed_dirs, settings.output_dir)
+
+@asynccontextmanager
+async def start(settings: Settings, *, remote: bool = False, http: httpx2.AsyncClient | None = None) -> AsyncIterator[Runtime]:
+    """Start everything a server needs; on exit the tracker stops and in-flight ledger writes finish."""
+    async with AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(httpx2.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=True))
+        queue_url, rest_url = settings.queue_url, settings.rest_url
+        if settings.embedded_sandbox:
+            from pika_mcp.embedded import embedded_sandbox  # off the start path unless needed
+
+            queue_url = rest_url = await stack.enter_async_context(embedded_sandbox(settings.home, http))
+        if queue_url is None or rest_url is None:
+            raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
+        ledger = Ledger(settings.home / "jobs.sqlite3")
+        stack.callback(ledger.close)
+        key = settings.fal_key or SANDBOX_KEY
+        queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox)
+        outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters")
+        storage = FalStorage(http, rest_url, key)
+        inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
+        service = JobService(
+            ledger, queue, backend=settings.backend, budget_usd=settings.budget_usd, outputs=outputs, resolve_media=inputs.resolve
+        )
+        runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(service.tracker.run)
+            recovered = await service.recover()
+            if recovered:
+                log.info("tracking %d unfinished job(s) again", recovered)
+            yield runtime
+            tg.cancel_scope.cancel()

@@ -1,0 +1,153 @@
+"""Settings: the environment, read once at the edge into one frozen record."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+
+from pika_mcp.errors import ConfigError
+
+Backend = Literal["fal", "sandbox"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+DEFAULT_QUEUE_URL = "https://queue.fal.run"
+DEFAULT_REST_URL = "https://rest.fal.ai"
+DEFAULT_WAIT_SECONDS = 45
+MAX_WAIT_SECONDS = 600
+APP_NAME = "pika-mcp"
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: Backend
+    # None means "run the embedded sandbox and use its live address".
+    queue_url: str | None
+    rest_url: str | None
+    home: Path
+    output_dir: Path
+    allowed_dirs: tuple[Path, ...] | None  # None: the transport's default (stdio: home dir; HTTP: none)
+    fal_key: str | None = field(default=None, repr=False)
+    budget_usd: float | None = None
+    wait_seconds: int = DEFAULT_WAIT_SECONDS
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    tools: tuple[str, ...] | None = None
+    log_level: LogLevel = "INFO"
+
+    @property
+    def embedded_sandbox(self) -> bool:
+        return self.backend == "sandbox" and self.queue_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every variable of DESIGN.md once; raise ConfigError naming the variable at fault."""
+        env = os.environ if env is None else env
+        key = _key(env)
+        backend = _backend(env.get("PIKA_MCP_BACKEND", "auto"), key)
+        if backend == "fal" and key is None:
+            raise ConfigError(
+                "PIKA_MCP_BACKEND=fal needs fal credentials: set FAL_KEY (or FAL_KEY_ID and "
+                "FAL_KEY_SECRET), or use PIKA_MCP_BACKEND=sandbox to try it without an account."
+            )
+        queue_url = _url(env, "PIKA_MCP_QUEUE_URL")
+        rest_url = _url(env, "PIKA_MCP_REST_URL")
+        if backend == "fal":
+            queue_url = queue_url or DEFAULT_QUEUE_URL
+            rest_url = rest_url or DEFAULT_REST_URL
+        elif queue_url is not None:
+            rest_url = rest_url or queue_url
+        home = _path(env.get("PIKA_MCP_HOME")) or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        output = _path(env.get("PIKA_MCP_OUTPUT_DIR")) or Path(platformdirs.user_videos_dir()) / APP_NAME
+        return cls(
+            backend=backend,
+            queue_url=queue_url,
+            rest_url=rest_url,
+            home=home,
+            output_dir=output,
+            allowed_dirs=_dirs(env.get("PIKA_MCP_ALLOWED_DIRS")),
+            fal_key=key,
+            budget_usd=_budget(env.get("PIKA_MCP_BUDGET_USD")),
+            wait_seconds=_wait(env.get("PIKA_MCP_WAIT_SECONDS")),
+            tokens=_list(env.get("PIKA_MCP_TOKEN")),
+            allowed_hosts=_list(env.get("PIKA_MCP_ALLOWED_HOSTS")),
+            tools=_list(env.get("PIKA_MCP_TOOLS")) or None,
+            log_level=_level(env.get("PIKA_MCP_LOG_LEVEL", "INFO")),
+        )
+
+
+def _key(env: Mapping[str, str]) -> str | None:
+    if key := env.get("FAL_KEY", "").strip():
+        return key
+    key_id, secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
+    if key_id and secret:
+        return f"{key_id}:{secret}"
+    return None
+
+
+def _backend(value: str, key: str | None) -> Backend:
+    value = value.strip().lower() or "auto"
+    if value == "auto":
+        return "fal" if key else "sandbox"
+    if value in ("fal", "sandbox"):
+        return value  # type: ignore[return-value]
+    raise ConfigError(f"PIKA_MCP_BACKEND is {value!r}; use one of fal, sandbox, auto.")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip().rstrip("/")
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.")
+    return value
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value and value.strip() else None
+
+
+def _dirs(value: str | None) -> tuple[Path, ...] | None:
+    if value is None:
+        return None
+    return tuple(Path(part).expanduser() for part in value.split(os.pathsep) if part.strip())
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _budget(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        budget = float(value)
+    except ValueError:
+        raise ConfigError(f"PIKA_MCP_BUDGET_USD must be a number of dollars, got {value!r}.") from None
+    if not math.isfinite(budget) or budget < 0:
+        raise ConfigError(f"PIKA_MCP_BUDGET_USD must be zero or more, got {value!r}.")
+    return budget
+
+
+def _wait(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_WAIT_SECONDS
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ConfigError(f"PIKA_MCP_WAIT_SECONDS must be whole seconds, got {value!r}.") from None
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise ConfigError(f"PIKA_MCP_WAIT_SECONDS must be between 0 and {MAX_WAIT_SECONDS}, got {seconds}.")
+    return seconds
+
+
+def _level(value: str) -> LogLevel:
+    level = value.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"PIKA_MCP_LOG_LEVEL is {value!r}; use DEBUG, INFO, WARNING or ERROR.")
+    return level  # type: ignore[return-value]

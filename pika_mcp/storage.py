@@ -1,0 +1,120 @@
+"""fal's storage protocol: a CDN token from the REST API, then single or multipart uploads to its base_url."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx2
+
+from pika_mcp.errors import FalError
+from pika_mcp.queue import USER_AGENT, _error, _json
+from pika_mcp.retry import RetryPolicy, with_retries
+
+MULTIPART_THRESHOLD = 100 * 1024 * 1024  # fal-client: above 100 MiB, multipart
+PART_SIZE = 10 * 1024 * 1024  # 10 MiB parts, as fal-client sends them
+READ_CHUNK = 1 << 20  # stream single uploads from disk 1 MiB at a time
+TOKEN_MARGIN = 60.0  # renew the CDN token a minute before fal says it expires
+STORAGE_TYPE = "fal-cdn-v3"
+
+
+@dataclass(frozen=True)
+class _Token:
+    header: str
+    base_url: str
+    expires: float
+
+
+class FalStorage:
+    def __init__(self, http: httpx2.AsyncClient, rest_url: str, key: str, *, policy: RetryPolicy | None = None) -> None:
+        self._http = http
+        self._rest_url = rest_url.rstrip("/")
+        self._key_headers = {"Authorization": f"Key {key}", "User-Agent": USER_AGENT}
+        self._policy = policy or RetryPolicy()
+        self._token: _Token | None = None
+        self._lock = anyio.Lock()
+
+    async def _cdn_token(self) -> _Token:
+        async with self._lock:
+            if self._token is not None and self._token.expires - TOKEN_MARGIN > time.time():
+                return self._token
+            url = f"{self._rest_url}/storage/auth/token"
+            try:
+                response = await with_retries(
+                    lambda: self._http.post(url, params={"storage_type": STORAGE_TYPE}, json={}, headers=self._key_headers),
+                    self._policy,
+                )
+            except httpx2.TransportError as exc:
+                raise FalError(f"Could not reach fal's storage API ({type(exc).__name__}).") from exc
+            if response.status_code >= 400:
+                raise _error(response, "fal refused a storage token")
+            data = _json(response)
+            try:
+                expires = _epoch(str(data.get("expires_at", "")))
+                self._token = _Token(f"{data['token_type']} {data['token']}", str(data["base_url"]).rstrip("/"), expires)
+            except KeyError as exc:
+                raise FalError(f"fal's storage token answer lacks {exc}.") from exc
+            return self._token
+
+    async def upload(self, path: Path, content_type: str, size: int) -> str:
+        """Upload a file streamed from disk; returns its public URL."""
+        token = await self._cdn_token()
+        headers = {"Authorization": token.header, "Content-Type": content_type, "X-Fal-File-Name": path.name, "User-Agent": USER_AGENT}
+        if size > MULTIPART_THRESHOLD:
+            return await self._multipart(path, token, headers)
+
+        async def send() -> httpx2.Response:
+            return await self._http.post(f"{token.base_url}/files/upload", content=_chunks(path), headers=headers | {"Content-Length": str(size)})
+
+        response = await self._send(send)
+        if response.status_code >= 400:
+            raise _error(response, "fal refused the upload")
+        return str(_json(response)["access_url"])
+
+    async def _multipart(self, path: Path, token: _Token, headers: dict[str, str]) -> str:
+        response = await self._send(lambda: self._http.post(f"{token.base_url}/files/upload/multipart", headers=headers))
+        if response.status_code >= 400:
+            raise _error(response, "fal refused to start a multipart upload")
+        started = _json(response)
+        access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
+        parts = []
+        part_headers = {"Authorization": token.header, "User-Agent": USER_AGENT}
+        with path.open("rb") as source:
+            number = 1
+            while chunk := await anyio.to_thread.run_sync(source.read, PART_SIZE):
+                url = f"{access_url}/multipart/{upload_id}/{number}"
+                answer = await self._send(lambda: self._http.put(url, content=chunk, headers=part_headers))
+                if answer.status_code >= 400:
+                    raise _error(answer, f"fal refused part {number} of a multipart upload")
+                parts.append({"partNumber": number, "etag": answer.headers.get("etag", "")})
+                number += 1
+        done = await self._send(
+            lambda: self._http.post(f"{access_url}/multipart/{upload_id}/complete", json={"parts": parts}, headers=part_headers)
+        )
+        if done.status_code >= 400:
+            raise _error(done, "fal refused to complete a multipart upload")
+        return str(_json(done).get("access_url", access_url))
+
+    async def _send(self, send: object) -> httpx2.Response:
+        try:
+            return await with_retries(send, self._policy)  # type: ignore[arg-type]
+        except httpx2.TransportError as exc:
+            raise FalError(f"The upload to fal's storage failed ({type(exc).__name__}) after retrying.") from exc
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as source:
+        while chunk := await source.read(READ_CHUNK):
+            yield chunk
+
+
+def _epoch(value: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time() + 300  # no usable expiry: keep it five minutes

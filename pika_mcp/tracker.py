@@ -1,0 +1,232 @@
+"""The tracker: one loop that follows every live job at fal, quickly when someone waits, lazily otherwise."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from pika_mcp.errors import FalError, FalRejected, FalUnavailable
+from pika_mcp.ledger import Job, Ledger
+from pika_mcp.queue import FalQueue, Status
+
+log = logging.getLogger(__name__)
+
+# Someone is waiting or subscribed: poll twice a second so a wait returns within 1 s of fal finishing.
+WATCHED_INTERVAL = 0.5
+# Nobody is looking: start at 5 s and back off to 30 s, at most 12 status requests per job per minute.
+BACKGROUND_FIRST = 5.0
+BACKGROUND_MAX = 30.0
+BACKOFF_FACTOR = 1.5
+# fal unreachable or answering errors: wait this long before trying that job again.
+ERROR_DELAY = 15.0
+# At most this many requests to fal in flight at once, whatever the number of live jobs.
+MAX_CONCURRENT_REQUESTS = 16
+
+Listener = Callable[[Job], Awaitable[None]]
+
+
+@dataclass
+class _Entry:
+    job: Job
+    interval: float = BACKGROUND_FIRST
+    due: float = 0.0
+    watchers: int = 0
+    busy: bool = False
+    seq: int = field(default=0)
+
+
+class Tracker:
+    """Polls fal for every unfinished job; writes each change to the ledger, then tells the listeners."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        queue: FalQueue,
+        *,
+        on_change: Listener,
+        on_success: Callable[[Job], Awaitable[Job]] | None = None,
+        max_concurrent: int = MAX_CONCURRENT_REQUESTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ledger = ledger
+        self._queue = queue
+        self._on_change = on_change
+        self._on_success = on_success
+        self._limit = anyio.CapacityLimiter(max_concurrent)
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._wake = anyio.Event()
+        self.requests = 0  # status requests sent, for benchmarks and tests
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def track(self, job: Job, *, delay: float | None = None) -> None:
+        if job.finished or not job.submitted or job.local_id in self._entries:
+            return
+        entry = _Entry(job=job)
+        self._entries[job.local_id] = entry
+        self._schedule(entry, BACKGROUND_FIRST if delay is None else delay)
+
+    def forget(self, local_id: str) -> None:
+        """Stop tracking a job another path has settled (a cancel answered OK)."""
+        self._entries.pop(local_id, None)
+
+    def poke(self, local_id: str) -> None:
+        """Poll this job now."""
+        if (entry := self._entries.get(local_id)) is not None and not entry.busy:
+            self._schedule(entry, 0.0)
+
+    @contextmanager
+    def watching(self, local_id: str) -> Iterator[None]:
+        """While inside, the job is polled quickly (someone waits on it or is subscribed)."""
+        entry = self._entries.get(local_id)
+        if entry is not None:
+            entry.watchers += 1
+            if entry.due - self._clock() > WATCHED_INTERVAL:
+                self._schedule(entry, 0.0)
+        try:
+            yield
+        finally:
+            if entry is not None:
+                entry.watchers -= 1
+
+    def watch(self, local_id: str) -> None:
+        """A lasting watch (a resource subscription); undo with unwatch."""
+        entry = self._entries.get(local_id)
+        if entry is not None:
+            entry.watchers += 1
+            self._schedule(entry, 0.0)
+
+    def unwatch(self, local_id: str) -> None:
+        entry = self._entries.get(local_id)
+        if entry is not None and entry.watchers > 0:
+            entry.watchers -= 1
+
+    def _schedule(self, entry: _Entry, delay: float) -> None:
+        self._seq += 1
+        entry.seq = self._seq
+        entry.due = self._clock() + delay
+        heapq.heappush(self._heap, (entry.due, entry.seq, entry.job.local_id))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Forever: sleep until the next job is due (or a new one arrives), then poll the due ones."""
+        async with anyio.create_task_group() as tg:
+            while True:
+                now = self._clock()
+                while self._heap and self._heap[0][0] <= now:
+                    _, seq, local_id = heapq.heappop(self._heap)
+                    entry = self._entries.get(local_id)
+                    if entry is None or entry.seq != seq or entry.busy:
+                        continue
+                    entry.busy = True
+                    tg.start_soon(self._poll, entry)
+                timeout = self._heap[0][0] - now if self._heap else None
+                self._wake = anyio.Event()
+                with anyio.move_on_after(timeout):
+                    await self._wake.wait()
+
+    async def _poll(self, entry: _Entry) -> None:
+        job = entry.job
+        try:
+            async with self._limit:
+                self.requests += 1
+                status = await self._queue.status(job.status_url or "", logs=False)
+                if status.state == "COMPLETED":
+                    await self._complete(entry, status)
+                else:
+                    await self._progress(entry, status)
+        except FalRejected as exc:
+            if exc.status_code == 404:
+                await self._finish(entry, "failed", error=_error("not_found", "fal no longer knows this request.", exc.detail))
+            else:
+                log.warning("status of %s refused: %s", job.job_id, exc)
+                self._retry_later(entry)
+        except (FalError, OSError) as exc:
+            log.warning("status of %s failed: %s", job.job_id, exc)
+            self._retry_later(entry)
+        except Exception:  # a bug must not stop the tracking of every other job
+            log.exception("tracking %s crashed; retrying later", job.job_id)
+            self._retry_later(entry)
+        finally:
+            entry.busy = False
+
+    def _retry_later(self, entry: _Entry) -> None:
+        if entry.job.local_id in self._entries:
+            self._schedule(entry, WATCHED_INTERVAL * 4 if entry.watchers else ERROR_DELAY)
+
+    async def _progress(self, entry: _Entry, status: Status) -> None:
+        new_status = "queued" if status.state == "IN_QUEUE" else "running"
+        position = status.queue_position if new_status == "queued" else None
+        job = entry.job
+        if (new_status, position) != (job.status, job.queue_position):
+            entry.job = self._ledger.update(job, status=new_status, queue_position=position)
+            entry.interval = BACKGROUND_FIRST
+            await self._on_change(entry.job)
+        else:
+            entry.interval = min(BACKGROUND_MAX, entry.interval * BACKOFF_FACTOR)
+        self._schedule(entry, WATCHED_INTERVAL if entry.watchers else entry.interval)
+
+    async def _complete(self, entry: _Entry, status: Status) -> None:
+        try:
+            output = await self._queue.result(entry.job.response_url or "")
+        except FalUnavailable as exc:
+            if exc.status_code is None:  # fal unreachable: the job is fine, try again later
+                raise
+            await self._finish(entry, "failed", error=failure(exc))
+            return
+        except FalRejected as exc:
+            if exc.status_code == 499 or exc.error_type == "client_cancelled":
+                await self._finish(entry, "cancelled")
+            else:
+                await self._finish(entry, "failed", error=failure(exc))
+            return
+        video = output.get("video") if isinstance(output, dict) else None
+        if not isinstance(video, dict) or not isinstance(video.get("url"), str):
+            await self._finish(entry, "failed", error=_error("provider_error", "fal's result has no video.", output))
+            return
+        stored = {
+            "url": self._queue.store(video["url"]),
+            "content_type": video.get("content_type") or "video/mp4",
+            "file_size": video.get("file_size") if isinstance(video.get("file_size"), int) else None,
+        }
+        job = await self._finish(entry, "succeeded", video=stored)
+        if self._on_success is not None and job is not None:
+            job = await self._on_success(job)
+            await self._on_change(job)
+
+    async def _finish(self, entry: _Entry, status: str, **changes: Any) -> Job | None:
+        self._entries.pop(entry.job.local_id, None)
+        fresh = self._ledger.reload(entry.job)
+        if fresh.finished:  # another process or a cancel got there first
+            return None
+        job = self._ledger.update(fresh, status=status, queue_position=None, **changes)
+        await self._on_change(job)
+        return job
+
+
+def _error(kind: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return {"type": kind, "message": message, "detail": detail}
+
+
+def failure(exc: FalError) -> dict[str, Any]:
+    """fal's error for a failed job, classified as DESIGN.md's error.type."""
+    detail = exc.detail
+    if exc.status_code == 422:
+        items = detail if isinstance(detail, list) else []
+        if any(isinstance(i, dict) and i.get("type") == "content_policy_violation" for i in items):
+            return _error("content_policy", str(exc), detail)
+        return _error("invalid_input", str(exc), detail)
+    if exc.status_code == 404:
+        return _error("not_found", str(exc), detail)
+    return _error("provider_error", str(exc), detail)
