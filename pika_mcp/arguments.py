@@ -78,12 +78,12 @@ def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
     options = {name: args.pop(name) for name in list(args) if name in CALL_OPTIONS}
     wait = options.get("wait_seconds")
     if wait is not None and (type(wait) is not int or not 0 <= wait <= MAX_WAIT_SECONDS):
-        raise InputError(f"wait_seconds must be a whole number from 0 to {MAX_WAIT_SECONDS}, got {wait!r}.", field="wait_seconds")
+        raise InputError(_lead(endpoint) + f"wait_seconds: must be a whole number from 0 to {MAX_WAIT_SECONDS} (got {wait!r}).", field="wait_seconds")
     force_new = options.get("force_new", False)
     if force_new is None:
         force_new = False
     if type(force_new) is not bool:
-        raise InputError(f"force_new must be true or false, got {force_new!r}.", field="force_new")
+        raise InputError(_lead(endpoint) + f"force_new: must be true or false (got {force_new!r}).", field="force_new")
     try:
         request = endpoint.input_model.model_validate(args)
     except ValidationError as exc:
@@ -107,7 +107,11 @@ def explain(endpoint: Endpoint, exc: ValidationError) -> str:
             shown = repr(error.get("input"))
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
             lines.append(f"{field}: {_message(error)} (got {shown}).")
-    return f"Invalid arguments for {endpoint.tool}; nothing was sent to fal. " + " ".join(lines)
+    return _lead(endpoint) + " ".join(lines)
+
+
+def _lead(endpoint: Endpoint) -> str:
+    return f"Invalid arguments for {endpoint.tool}; nothing was sent to fal. "
 
 
 def _message(error: Any) -> str:

@@ -172,6 +172,8 @@ class JobService:
         job = self.ledger.get(job_id, owner) if isinstance(job_id, str) and len(job_id) <= 200 else None
         if job is None:
             raise JobNotFound(str(job_id)[:200])
+        if not job.finished:
+            self.tracker.attention(job.local_id)
         return job
 
     async def wait(self, owner: str, job_id: str, timeout: float, progress: Progress | None = None) -> Job:
@@ -206,7 +208,7 @@ class JobService:
             self.tracker.forget(job.local_id)
         elif outcome == "CANCELLATION_REQUESTED":
             job = self.ledger.update(job, cancel_requested=True, note="cancel: CANCELLATION_REQUESTED")
-            self.tracker.track(job, delay=0.0)
+            self.tracker.poke(job.local_id)
         else:  # ALREADY_COMPLETED: the tracker will settle it from the result
             job = self.ledger.update(job, note="cancel: ALREADY_COMPLETED")
             self.tracker.poke(job.local_id)

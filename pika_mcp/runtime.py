@@ -19,6 +19,7 @@ from pika_mcp.jobs import JobService
 from pika_mcp.ledger import Ledger
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
+from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
 from pika_mcp.storage import FalStorage
 
@@ -46,7 +47,9 @@ def file_policy(settings: Settings, *, remote: bool) -> FilePolicy | None:
     return FilePolicy(settings.allowed_dirs, settings.output_dir)
 
 @asynccontextmanager
-async def start(settings: Settings, *, remote: bool = False, http: httpx2.AsyncClient | None = None) -> AsyncIterator[Runtime]:
+async def start(
+    settings: Settings, *, remote: bool = False, http: httpx2.AsyncClient | None = None, retry: RetryPolicy | None = None
+) -> AsyncIterator[Runtime]:
     """Start everything a server needs; on exit the tracker stops and in-flight ledger writes finish."""
     async with AsyncExitStack() as stack:
         if http is None:
@@ -61,9 +64,10 @@ async def start(settings: Settings, *, remote: bool = False, http: httpx2.AsyncC
         ledger = Ledger(settings.home / "jobs.sqlite3")
         stack.callback(ledger.close)
         key = settings.fal_key or SANDBOX_KEY
-        queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox)
-        outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters")
-        storage = FalStorage(http, rest_url, key)
+        retry = retry or RetryPolicy()
+        queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox, policy=retry)
+        outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry)
+        storage = FalStorage(http, rest_url, key, policy=retry)
         inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
         service = JobService(
             ledger, queue, backend=settings.backend, budget_usd=settings.budget_usd, outputs=outputs, resolve_media=inputs.resolve

@@ -37,6 +37,7 @@ from pika_mcp import __version__, arguments
 from pika_mcp.catalog import ENDPOINTS, Endpoint
 from pika_mcp.errors import PikaError
 from pika_mcp.ledger import LOCAL_OWNER, Job
+from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
 from pika_mcp.settings import MAX_WAIT_SECONDS, Settings
 from pika_mcp.view import JobList, JobView, UploadView, headline, job_uri, job_view
@@ -81,7 +82,9 @@ def selected(name: str, patterns: tuple[str, ...] | None) -> bool:
 class PikaServer:
     """Builds the MCPServer and keeps what its handlers share: the runtime and the legacy subscribers."""
 
-    def __init__(self, settings: Settings, start: Callable[[], Any]) -> None:
+    def __init__(
+        self, settings: Settings, start: Callable[[], Any], *, token_verifier: Any = None, auth: Any = None
+    ) -> None:
         self.settings = settings
         self._start = start
         self._runtime: Runtime | None = None
@@ -96,6 +99,8 @@ class PikaServer:
             tools=[t for t in tools if selected(t.name, settings.tools)],
             lifespan=self._lifespan,
             subscriptions=self.bus,
+            token_verifier=token_verifier,  # HTTP only: one bearer token per person (pika_mcp.http)
+            auth=auth,
         )
         self._resources()
         low = self.mcp._lowlevel_server  # no public hook yet for 2025-era subscriptions (mcp-sdk.md 2.5)
@@ -262,9 +267,10 @@ class PikaServer:
         @self.mcp.resource("pika://jobs/{job_id}", name="job", title="A Pika job", mime_type="application/json",
                            description="One job view; subscribe for an update at every status change.")  # fmt: skip
         async def job(job_id: str) -> str:
-            found = self.runtime.service.ledger.get(job_id, owner_of())
-            if found is None:
-                raise ResourceNotFoundError(f"No job with id {job_id!r}.")
+            try:
+                found = self.runtime.service.get(owner_of(), job_id)
+            except PikaError:
+                raise ResourceNotFoundError(f"No job with id {job_id!r}.") from None
             return self.view(found).model_dump_json()
 
         @self.mcp.resource("pika://jobs/{job_id}/poster", name="poster", title="A job's poster frame", mime_type="image/jpeg",
@@ -383,10 +389,22 @@ def _tool(fn: Any, name: str, title: str, description: str, schema: dict[str, An
     )
 
 
-def build_server(settings: Settings, start: Callable[[], Any] | None = None) -> PikaServer:
-    """The server from its collaborators; `start` yields a running Runtime (default: runtime.start)."""
+def build_server(
+    settings: Settings,
+    start: Callable[[], Any] | None = None,
+    *,
+    remote: bool = False,
+    retry: RetryPolicy | None = None,
+    token_verifier: Any = None,
+    auth: Any = None,
+) -> PikaServer:
+    """The server from its collaborators; `start` yields a running Runtime (default: runtime.start).
+
+    `remote` (HTTP) starts the runtime with no local folder readable unless PIKA_MCP_ALLOWED_DIRS is set;
+    `token_verifier` and `auth` are the SDK's bearer-token settings, one token per person.
+    """
     if start is None:
         from pika_mcp import runtime
 
-        start = lambda: runtime.start(settings)  # noqa: E731
-    return PikaServer(settings, start)
+        start = lambda: runtime.start(settings, remote=remote, retry=retry)  # noqa: E731
+    return PikaServer(settings, start, token_verifier=token_verifier, auth=auth)

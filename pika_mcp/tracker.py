@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # Someone is waiting or subscribed: poll twice a second so a wait returns within 1 s of fal finishing.
 WATCHED_INTERVAL = 0.5
+# A read of an unfinished job (get, resource) counts as looking for this long.
+ATTENTION_SECONDS = 10.0
 # Nobody is looking: start at 5 s and back off to 30 s, at most 12 status requests per job per minute.
 BACKGROUND_FIRST = 5.0
 BACKGROUND_MAX = 30.0
@@ -38,6 +40,7 @@ class _Entry:
     interval: float = BACKGROUND_FIRST
     due: float = 0.0
     watchers: int = 0
+    attention_until: float = 0.0
     busy: bool = False
     seq: int = field(default=0)
 
@@ -99,6 +102,17 @@ class Tracker:
         finally:
             if entry is not None:
                 entry.watchers -= 1
+
+    def attention(self, local_id: str) -> None:
+        """Someone just looked at this job: poll it quickly for a while."""
+        entry = self._entries.get(local_id)
+        if entry is not None:
+            entry.attention_until = self._clock() + ATTENTION_SECONDS
+            if not entry.busy and entry.due - self._clock() > WATCHED_INTERVAL:
+                self._schedule(entry, WATCHED_INTERVAL)
+
+    def _quick(self, entry: _Entry) -> bool:
+        return entry.watchers > 0 or entry.attention_until > self._clock()
 
     def watch(self, local_id: str) -> None:
         """A lasting watch (a resource subscription); undo with unwatch."""
@@ -163,7 +177,7 @@ class Tracker:
 
     def _retry_later(self, entry: _Entry) -> None:
         if entry.job.local_id in self._entries:
-            self._schedule(entry, WATCHED_INTERVAL * 4 if entry.watchers else ERROR_DELAY)
+            self._schedule(entry, WATCHED_INTERVAL * 4 if self._quick(entry) else ERROR_DELAY)
 
     async def _progress(self, entry: _Entry, status: Status) -> None:
         new_status = "queued" if status.state == "IN_QUEUE" else "running"
@@ -175,7 +189,7 @@ class Tracker:
             await self._on_change(entry.job)
         else:
             entry.interval = min(BACKGROUND_MAX, entry.interval * BACKOFF_FACTOR)
-        self._schedule(entry, WATCHED_INTERVAL if entry.watchers else entry.interval)
+        self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)
 
     async def _complete(self, entry: _Entry, status: Status) -> None:
         try:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
+from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
 
 TEST_KEY = "test-key-id:test-key-secret"
+# The retry table's attempts and order, without its real waits.
+FAST_RETRY = RetryPolicy(first_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture

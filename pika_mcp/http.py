@@ -1,0 +1,155 @@
+"""Streamable HTTP: /mcp behind one bearer token per person, /healthz beside it, Host and Origin checked."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pika_mcp import __version__
+from pika_mcp.errors import ConfigError
+from pika_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+# uvicorn waits for open connections before the lifespan ends; a client parked in a 10-minute wait
+# must not hold shutdown hostage, and the ledger's writes finish inside the lifespan exit anyway.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# The SDK needs an issuer URL with its token verifier; with no resource_server_url it is never
+# published or contacted (no OAuth metadata routes are served). Tokens here are static, per person.
+STATIC_ISSUER = "http://127.0.0.1/static-tokens"
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def person_id(token: str) -> str:
+    """A stable, non-secret name for the person behind a token (what logs and session checks see)."""
+    return "person-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class StaticTokens:
+    """The SDK's TokenVerifier over PIKA_MCP_TOKEN: each token is one person, compared in constant time."""
+
+    def __init__(self, tokens: tuple[str, ...]) -> None:
+        self._known = [(hashlib.sha256(t.encode()).digest(), person_id(t)) for t in tokens]
+
+    async def verify_token(self, token: str) -> Any:
+        from mcp.server.auth.provider import AccessToken
+
+        digest = hashlib.sha256(token.encode()).digest()
+        person = None
+        for known, who in self._known:  # every token is compared, whichever matches
+            if hmac.compare_digest(digest, known):
+                person = who
+        if person is None:
+            return None
+        return AccessToken(token=token, client_id=person, scopes=[])
+
+
+def _hostport(value: str) -> tuple[str, str | None]:
+    """`name`, `name:port`, `[v6]:port` or a full origin, split into (host, port or None)."""
+    value = value.strip().rstrip("/")
+    for scheme in ("http://", "https://"):
+        value = value.removeprefix(scheme)
+    if value.startswith("["):
+        host, _, rest = value.partition("]")
+        return host + "]", rest.removeprefix(":") or None
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, port or None
+    return value, None
+
+
+def transport_security(settings: Settings, host: str) -> Any:
+    """DNS-rebinding protection: loopback names, the bound address, and PIKA_MCP_ALLOWED_HOSTS."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names: list[tuple[str, str | None]] = [(name, None) for name in LOOPBACK_NAMES]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::", ""):
+        names.append((f"[{host}]" if ":" in host else host, None))
+    names += [_hostport(h) for h in settings.allowed_hosts]
+    hosts: list[str] = []
+    origins: list[str] = []
+    for name, port in names:
+        suffixes = [f":{port}"] if port else ["", ":*"]
+        for suffix in suffixes:
+            hosts.append(name + suffix)
+            origins += [f"http://{name}{suffix}", f"https://{name}{suffix}"]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    if not settings.tokens and not is_loopback(host):
+        raise ConfigError(
+            f"Refusing to serve on {host} without a token: anyone who can reach it could spend your fal credit. "
+            "Set PIKA_MCP_TOKEN (comma-separated, one token per person), or bind --host 127.0.0.1."
+        )
+
+
+def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = False, start: Callable[[], Any] | None = None) -> Any:
+    """The Starlette app: the MCP server at /mcp (auth and Host/Origin checks) and /healthz."""
+    check_exposure(settings, host)  # before the heavy imports: a refusal is instant
+    from mcp.server.auth.settings import AuthSettings
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from pika_mcp.server import build_server
+
+    auth: dict[str, Any] = {}
+    if settings.tokens:
+        auth = {
+            "token_verifier": StaticTokens(settings.tokens),
+            "auth": AuthSettings(issuer_url=STATIC_ISSUER, resource_server_url=None),  # type: ignore[arg-type]
+        }
+    # remote: no local file is readable over HTTP unless PIKA_MCP_ALLOWED_DIRS says so.
+    server = build_server(settings, start, remote=True, **auth)
+
+    @server.mcp.custom_route(HEALTH_PATH, methods=["GET"])
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "name": "pika-mcp", "version": __version__, "backend": settings.backend,
+                             "stateless": stateless})  # fmt: skip
+
+    return server.mcp.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        json_response=False,  # progress notifications need the SSE response stream
+        stateless_http=stateless,
+        transport_security=transport_security(settings, host),
+        host=host,
+    )
+
+
+def serve_http(settings: Settings, host: str = "127.0.0.1", port: int = 8765, stateless: bool = False) -> int:
+    """Serve until interrupted; 0 after a clean shutdown, 1 when the server could not start."""
+    import uvicorn
+
+    app = build_app(settings, host=host, stateless=stateless)
+    if host in ("0.0.0.0", "::") and not settings.allowed_hosts:
+        log.warning("bound to %s: only loopback Host headers are accepted until PIKA_MCP_ALLOWED_HOSTS names "
+                    "the host clients use", host)  # fmt: skip
+    shown = f"[{host}]" if ":" in host else host
+    log.info("pika-mcp %s: streamable HTTP at http://%s:%d%s (%s, %d token(s), backend %s)", __version__, shown, port, MCP_PATH,
+             "stateless" if stateless else "stateful", len(settings.tokens), settings.backend)  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our handlers: stderr and the rotating file in PIKA_MCP_HOME
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

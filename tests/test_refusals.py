@@ -1,0 +1,69 @@
+"""Bad input never leaves the machine: isError results that name the field, zero requests to fal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from pika_mcp.server import build_server
+from pika_mcp.settings import Settings
+from tests.conftest import Fal
+
+pytestmark = pytest.mark.anyio
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("pika_v22_text_to_video", {}, "prompt: required"),
+    ("pika_v22_text_to_video", {"prompt": "x", "duration": 7}, "duration: must be 5 or 10"),
+    ("pika_v22_text_to_video", {"prompt": "x", "aspect_ratio": "4:3"}, "'16:9', '9:16'"),
+    ("pika_v22_text_to_video", {"prompt": "x", "api_key": "sneaky"}, "api_key: unknown argument"),
+    ("pika_v22_text_to_video", {"prompt": "x" * 2501}, "prompt"),
+    ("pika_v22_text_to_video", {"prompt": "x", "seed": -1}, "seed"),
+    ("pika_v22_text_to_video", {"prompt": "x", "wait_seconds": 601}, "wait_seconds"),
+    ("pika_v22_text_to_video", {"prompt": "x", "force_new": "yes"}, "force_new"),
+    ("pika_v22_text_to_video", {"prompt": "x", "resolution": None}, "resolution"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "cat.png"}, "relative paths are not accepted"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"]}, "image_urls"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/2.png"], "transitions": [{"duration": 5}, {"duration": 5}]},
+     "one fewer"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"] * 4, "transitions": [{"duration": 10}] * 3}, "25 s"),
+    ("pika_v15_pikaffects", {"image_url": "https://a/1.png", "pikaffect": "Vaporize"}, "pikaffect"),
+    ("pika_v2_pikadditions", {"video_url": "https://a/v.mp4"}, "image_url: required"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("tool", "args", "says"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+async def test_invalid_arguments_are_refused_with_zero_requests(settings: Settings, fal: Fal, tool: str, args: dict, says: str) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        result = await client.call_tool(tool, args)
+        listing = await client.call_tool("pika_list_jobs", {})
+    assert result.is_error
+    text = result.content[0].text
+    assert says in text, text
+    assert "nothing was sent" in text or "not" in text
+    assert fal.sandbox.received == []
+    assert listing.structured_content["jobs"] == []
+
+
+@pytest.mark.parametrize("tool", ["pika_get_job", "pika_wait_for_job", "pika_cancel_job"])
+async def test_unknown_job_id_is_an_error_naming_the_id(settings: Settings, fal: Fal, tool: str) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        result = await client.call_tool(tool, {"job_id": "no-such-job"})
+    assert result.is_error
+    assert "no-such-job" in result.content[0].text
+    assert fal.sandbox.received == []
+
+
+async def test_unknown_job_resource_is_a_protocol_error(settings: Settings) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async with Client(build_server(settings).mcp) as client:
+        with pytest.raises(MCPError):
+            await client.read_resource("pika://jobs/no-such-job")
+
+
+async def test_job_tools_refuse_unknown_arguments(settings: Settings) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        result = await client.call_tool("pika_list_jobs", {"limit": 5, "owner": "someone-else"})
+    assert result.is_error and "owner" in result.content[0].text

@@ -1,0 +1,82 @@
+"""Every tool is listed with a flat, closed input schema, an output schema and the right annotations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp import Client
+
+from pika_mcp.catalog import ENDPOINTS
+from pika_mcp.server import build_server
+from pika_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+JOB_TOOLS = {"pika_get_job", "pika_wait_for_job", "pika_cancel_job", "pika_list_jobs", "pika_upload_file"}
+GENERATION_TOOLS = {
+    "pika_v22_text_to_video", "pika_v22_image_to_video", "pika_v22_pikascenes", "pika_v22_pikaframes",
+    "pika_v21_text_to_video", "pika_v21_image_to_video", "pika_v2_turbo_text_to_video",
+    "pika_v2_turbo_image_to_video", "pika_v2_pikaswaps", "pika_v2_pikadditions", "pika_v15_pikaffects",
+}  # fmt: skip
+
+
+async def test_every_endpoint_and_job_tool_is_listed_flat_with_output_schema(settings: Settings) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == GENERATION_TOOLS | JOB_TOOLS
+    for name, tool in tools.items():
+        schema = tool.input_schema
+        assert schema["type"] == "object" and schema["additionalProperties"] is False, name
+        assert "$ref" not in json.dumps(schema) and "$defs" not in schema, name
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object", name
+    for name in GENERATION_TOOLS:
+        props = tools[name].input_schema["properties"]
+        assert {"wait_seconds", "force_new"} <= set(props)
+        assert "request" not in props
+        annotations = tools[name].annotations
+        assert annotations is not None
+        assert (annotations.read_only_hint, annotations.idempotent_hint, annotations.open_world_hint) == (False, False, True)
+        assert "$" in tools[name].description and "pika_wait_for_job" in tools[name].description
+    assert tools["pika_get_job"].annotations.read_only_hint is True
+    assert tools["pika_list_jobs"].annotations.read_only_hint is True
+    cancel = tools["pika_cancel_job"].annotations
+    assert cancel.destructive_hint is True and cancel.idempotent_hint is True
+    assert set(tools["pika_v22_text_to_video"].output_schema["properties"]) >= {
+        "job_id", "tool", "endpoint_id", "status", "queue_position", "created_at", "updated_at",
+        "estimated_cost_usd", "backend", "deduplicated", "video", "error",
+    }  # fmt: skip
+
+
+async def test_schemas_carry_fal_enums_defaults_and_limits(settings: Settings) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        tools = {t.name: t.input_schema for t in (await client.list_tools()).tools}
+    t2v = tools["pika_v22_text_to_video"]["properties"]
+    assert t2v["duration"]["enum"] == [5, 10] and t2v["duration"]["default"] == 5
+    assert t2v["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"]
+    assert t2v["prompt"]["maxLength"] == 2500
+    assert tools["pika_v22_text_to_video"]["required"] == ["prompt"]
+    frames = tools["pika_v22_pikaframes"]["properties"]["image_urls"]
+    assert (frames["minItems"], frames["maxItems"]) == (2, 5)
+    assert tools["pika_v22_pikascenes"]["required"] == ["image_urls", "prompt"]
+    assert "Melt" in tools["pika_v15_pikaffects"]["properties"]["pikaffect"]["enum"]
+
+
+async def test_what_a_model_reads_of_all_tools_stays_near_16_kb(settings: Settings) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        tools = (await client.list_tools()).tools
+    read = sum(len(t.name) + len(t.description or "") + len(json.dumps(t.input_schema, separators=(",", ":"))) for t in tools)
+    assert read <= 17_000, read
+
+
+def test_tool_names_follow_the_endpoint_path_rule() -> None:
+    assert {e.tool for e in ENDPOINTS} == GENERATION_TOOLS
+
+
+async def test_pika_mcp_tools_filter_exposes_only_matching_tools(settings: Settings) -> None:
+    import dataclasses
+
+    narrowed = dataclasses.replace(settings, tools=("pika_v22_*", "pika_wait_for_job"))
+    async with Client(build_server(narrowed).mcp) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert names == {n for n in GENERATION_TOOLS if n.startswith("pika_v22_")} | {"pika_wait_for_job"}
