@@ -50,10 +50,14 @@ async def embedded_sandbox(home: Path, http: httpx2.AsyncClient) -> AsyncIterato
             previous = _recorded(state)
             port = int(previous.rsplit(":", 1)[1]) if previous else 0
             port = port if port and _port_free(port) else 0  # keep the address stable across restarts
-            async with serve_sandbox(Sandbox(state), host=HOST, port=port) as base_url:
-                (state / "address.json").write_text(json.dumps({"base_url": base_url}))
-                log.info("embedded sandbox at %s (state in %s)", base_url, state)
-                yield base_url
+            sandbox = Sandbox(state)
+            try:
+                async with serve_sandbox(sandbox, host=HOST, port=port) as base_url:
+                    (state / "address.json").write_text(json.dumps({"base_url": base_url}))
+                    log.info("embedded sandbox at %s (state in %s)", base_url, state)
+                    yield base_url
+            finally:
+                sandbox.close()
         finally:
             lock.release()
         return

@@ -121,6 +121,15 @@ class FalQueue:
         """fal's /status/stream: one Status per server-sent event, until COMPLETED or the stream ends."""
         url = self.url(status_url).rstrip("/") + "/stream"
         headers = self._headers | {"Accept": "text/event-stream"}
+        try:
+            async for status in self._events(url, headers, logs):
+                yield status
+                if status.state == "COMPLETED":
+                    return
+        except httpx2.TransportError as exc:
+            raise FalUnavailable(f"The status stream broke off ({type(exc).__name__}).") from exc
+
+    async def _events(self, url: str, headers: dict[str, str], logs: bool) -> AsyncIterator[Status]:
         async with self._http.stream("GET", url, params={"logs": "1" if logs else "0"}, headers=headers) as response:
             if response.status_code >= 400:
                 await response.aread()

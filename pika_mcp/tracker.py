@@ -6,7 +6,7 @@ import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,11 @@ BACKOFF_FACTOR = 1.5
 ERROR_DELAY = 15.0
 # At most this many requests to fal in flight at once, whatever the number of live jobs.
 MAX_CONCURRENT_REQUESTS = 16
+# Watched jobs follow fal's /status/stream instead (pushed, so updates arrive within a second);
+# streams are long-lived, so they have their own bound rather than holding request slots.
+MAX_STREAMS = 64
+# Answers that mean "this server has no status stream": fall back to quick polling for good.
+NO_STREAM_STATUSES = frozenset({404, 405, 501})
 
 Listener = Callable[[Job], Awaitable[None]]
 
@@ -42,6 +47,7 @@ class _Entry:
     watchers: int = 0
     attention_until: float = 0.0
     busy: bool = False
+    streaming: bool = False
     seq: int = field(default=0)
 
 
@@ -63,12 +69,15 @@ class Tracker:
         self._on_change = on_change
         self._on_success = on_success
         self._limit = anyio.CapacityLimiter(max_concurrent)
+        self._stream_limit = anyio.CapacityLimiter(MAX_STREAMS)
+        self.streams_ok = True
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = 0
         self._wake = anyio.Event()
         self.requests = 0  # status requests sent, for benchmarks and tests
+        self.streams = 0  # status streams opened
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -144,7 +153,10 @@ class Tracker:
                     if entry is None or entry.seq != seq or entry.busy:
                         continue
                     entry.busy = True
-                    tg.start_soon(self._poll, entry)
+                    if self._quick(entry) and self.streams_ok and self._stream_limit.available_tokens > 0:
+                        tg.start_soon(self._stream, entry)
+                    else:
+                        tg.start_soon(self._poll, entry)
                 timeout = self._heap[0][0] - now if self._heap else None
                 self._wake = anyio.Event()
                 with anyio.move_on_after(timeout):
@@ -175,18 +187,55 @@ class Tracker:
         finally:
             entry.busy = False
 
+    async def _stream(self, entry: _Entry) -> None:
+        """Follow fal's status stream while someone watches; fall back to polling when it ends or fails."""
+        job = entry.job
+        try:
+            async with self._stream_limit:
+                self.streams += 1
+                entry.streaming = True
+                async with aclosing(self._queue.stream(job.status_url or "")) as statuses:
+                    async for status in statuses:
+                        if status.state == "COMPLETED":
+                            await self._complete(entry, status)
+                            return
+                        await self._apply(entry, status)
+                        if not self._quick(entry):
+                            break
+            self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)
+        except FalRejected as exc:
+            if exc.status_code in NO_STREAM_STATUSES:
+                log.info("fal answered %s to a status stream; polling instead", exc.status_code)
+                self.streams_ok = False
+            self._schedule(entry, 0.0)
+        except (FalError, OSError, ValueError) as exc:
+            log.info("status stream of %s ended: %s; polling instead", job.job_id, exc)
+            self._retry_later(entry)
+        except Exception:
+            log.exception("following %s crashed; retrying later", job.job_id)
+            self._retry_later(entry)
+        finally:
+            entry.streaming = False
+            entry.busy = False
+
     def _retry_later(self, entry: _Entry) -> None:
         if entry.job.local_id in self._entries:
             self._schedule(entry, WATCHED_INTERVAL * 4 if self._quick(entry) else ERROR_DELAY)
 
-    async def _progress(self, entry: _Entry, status: Status) -> None:
+    async def _apply(self, entry: _Entry, status: Status) -> bool:
+        """Record a queued/running status if it changed; True if it did."""
         new_status = "queued" if status.state == "IN_QUEUE" else "running"
         position = status.queue_position if new_status == "queued" else None
         job = entry.job
-        if (new_status, position) != (job.status, job.queue_position):
-            entry.job = self._ledger.update(job, status=new_status, queue_position=position)
+        if (new_status, position) == (job.status, job.queue_position):
+            return False
+        entry.job = self._ledger.update(job, status=new_status, queue_position=position)
+        await self._on_change(entry.job)
+        return True
+
+    async def _progress(self, entry: _Entry, status: Status) -> None:
+        if await self._apply(entry, status):
             entry.interval = BACKGROUND_FIRST
-            await self._on_change(entry.job)
         else:
             entry.interval = min(BACKGROUND_MAX, entry.interval * BACKOFF_FACTOR)
         self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)

@@ -36,8 +36,11 @@ class Fal:
 @pytest.fixture
 async def fal(tmp_path: Path) -> AsyncIterator[Fal]:
     sandbox = Sandbox(tmp_path / "fal-state", SandboxConfig(queue_seconds=0.3, run_seconds=0.3))
-    async with serve_sandbox(sandbox, host="127.0.0.1", port=0) as url:
-        yield Fal(sandbox, url)
+    try:
+        async with serve_sandbox(sandbox, host="127.0.0.1", port=0) as url:
+            yield Fal(sandbox, url)
+    finally:
+        sandbox.close()
 
 
 def make_settings(tmp_path: Path, url: str, **changes: object) -> Settings:

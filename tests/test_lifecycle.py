@@ -150,3 +150,22 @@ async def test_a_client_that_cuts_calls_short_gets_the_video_in_three_calls_led_
             result = await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 1})
             calls += 1
     assert view(result)["status"] == "succeeded" and calls <= 3
+
+
+async def test_a_waited_job_follows_fals_status_stream_instead_of_polling(settings: Settings, fal: Fal) -> None:
+    fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 0.5, 0.5
+    async with Client(build_server(settings).mcp) as client:
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "streamed", "wait_seconds": 20}))
+    assert job["status"] == "succeeded"
+    assert fal.sandbox.counts["stream"] >= 1
+    assert fal.sandbox.counts["status"] <= 2
+
+
+async def test_without_a_status_stream_a_waited_job_is_polled_to_the_end(settings: Settings, fal: Fal) -> None:
+    from pika_mcp.sandbox import Fault
+
+    fal.sandbox.config.faults.append(Fault(op="stream", kind="http", status=405, times=None))
+    async with Client(build_server(settings).mcp) as client:
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "polled", "wait_seconds": 20}))
+    assert job["status"] == "succeeded"
+    assert fal.sandbox.counts["status"] >= 2

@@ -1,0 +1,130 @@
+"""Stored files on disk: uploads and rendered videos under `state_dir/files`, written as streams."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
+
+import anyio
+
+DEFAULT_NAME = "upload.bin"
+UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+FILES_PREFIX = "files/"
+
+
+def safe_name(name: str | None) -> str:
+    """A file name that is one plain URL segment, e.g. `my photo.png` becomes `my_photo.png`."""
+    cleaned = UNSAFE_NAME_CHARS.sub("_", (name or "").rsplit("/", 1)[-1]).strip("._")
+    return cleaned or DEFAULT_NAME
+
+
+class FileStore:
+    """Maps sandbox-relative paths like `files/<token>/<name>` to disk, never outside its root."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir.resolve()
+        (self.root / "files").mkdir(parents=True, exist_ok=True)
+        (self.root / "parts").mkdir(exist_ok=True)
+
+    def new_path(self, name: str | None) -> str:
+        return f"{FILES_PREFIX}{secrets.token_urlsafe(12)}/{safe_name(name)}"
+
+    def result_path(self, request_id: str, name: str) -> str:
+        return f"{FILES_PREFIX}{request_id}/{name}"
+
+    def disk(self, relative: str) -> Path | None:
+        """The file a relative path names, or None when it points outside the files folder."""
+        target = (self.root / relative).resolve()
+        files = self.root / "files"
+        return target if target.is_relative_to(files) and target != files else None
+
+    async def write(self, relative: str, chunks: AsyncIterator[bytes]) -> int:
+        """Stream chunks to a temporary name, then rename; returns the size."""
+        target = self.disk(relative)
+        if target is None:
+            raise ValueError(f"Refusing to write outside the files folder: {relative}.")
+        return await _write(target, chunks)
+
+    def fetch(self, url: str) -> bytes | None:
+        """Bytes behind a URL the sandbox can resolve: its own /files/ URLs and data: URIs."""
+        if url.startswith("data:"):
+            return _decode_data_uri(url)
+        path = unquote(urlsplit(url).path).lstrip("/")
+        if not path.startswith(FILES_PREFIX):
+            return None
+        target = self.disk(path)
+        return target.read_bytes() if target is not None and target.is_file() else None
+
+    # Multipart uploads: parts live in `parts/<upload_id>/<n>` until completed.
+
+    def _part_dir(self, upload_id: str) -> Path:
+        return self.root / "parts" / safe_name(upload_id)
+
+    async def write_part(self, upload_id: str, number: int, chunks: AsyncIterator[bytes]) -> str:
+        """Store one part; returns its ETag (the quoted MD5 of its bytes, as S3 does)."""
+        target = self._part_dir(upload_id) / str(number)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await _write(target, chunks)
+        return f'"{_md5(target)}"'
+
+    def assemble(self, upload_id: str, relative: str, parts: list[tuple[int, str]]) -> int:
+        """Join the named parts in order into the final file; raises ValueError on a bad part."""
+        folder = self._part_dir(upload_id)
+        for number, etag in parts:
+            part = folder / str(number)
+            if not part.is_file():
+                raise ValueError(f"Part {number} was never uploaded.")
+            if etag.strip('"') != _md5(part):
+                raise ValueError(f"Part {number} has ETag {_md5(part)}, not {etag}.")
+        target = self.disk(relative)
+        if target is None:
+            raise ValueError(f"Refusing to write outside the files folder: {relative}.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            for number, _ in sorted(parts):
+                with open(folder / str(number), "rb") as part_file:
+                    shutil.copyfileobj(part_file, out)
+        shutil.rmtree(folder, ignore_errors=True)
+        return target.stat().st_size
+
+
+async def _write(target: Path, chunks: AsyncIterator[bytes]) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    size = 0
+    try:
+        async with await anyio.open_file(temporary, "wb") as out:
+            async for chunk in chunks:
+                await out.write(chunk)
+                size += len(chunk)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return size
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _decode_data_uri(uri: str) -> bytes | None:
+    header, sep, payload = uri.partition(",")
+    if not sep:
+        return None
+    if header.endswith(";base64"):
+        try:
+            return base64.b64decode(payload, validate=False)
+        except ValueError:
+            return None
+    return unquote_to_bytes(payload)

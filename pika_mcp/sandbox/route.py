@@ -1,0 +1,53 @@
+"""An operation's route: record the request, apply any injected fault, then run the handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from pika_mcp.sandbox.faults import hang, http_answer, reset
+from pika_mcp.sandbox.record import receive_record
+
+if TYPE_CHECKING:
+    from pika_mcp.sandbox.app import Sandbox
+
+Handler = Callable[["Sandbox", Request], Awaitable[Response]]
+
+
+class OpRoute:
+    """The ASGI app behind one route; `op` names it for counts and faults (None: control routes)."""
+
+    def __init__(
+        self, sandbox: Sandbox, handler: Handler, op: str | None, buffered: bool = True
+    ) -> None:
+        self.sandbox, self.handler, self.op, self.buffered = sandbox, handler, op, buffered
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sandbox = self.sandbox
+        request = Request(scope, receive)
+        fault = None
+        if self.op is not None:
+            sandbox.received.append(await receive_record(request, self.op, self.buffered))
+            sandbox.counts[self.op] += 1
+            fault = sandbox.config.take_fault(self.op)
+        if fault is not None and fault.kind == "http":
+            await http_answer(fault)(scope, receive, send)
+            return
+        if fault is not None and fault.kind == "reset":
+            await reset(scope, receive)
+            return
+        if fault is not None and fault.kind == "hang":
+            await hang(scope, receive, sandbox.wait_stopped)
+            return
+        if fault is not None and fault.kind == "slow":
+            await anyio.sleep(fault.delay_seconds)
+        response = await self.handler(sandbox, request)
+        if fault is not None and fault.kind == "lost_answer":
+            await reset(scope, receive)
+            return
+        await response(scope, receive, send)
