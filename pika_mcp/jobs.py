@@ -16,6 +16,7 @@ from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, SubmitOutcomeUnknown
 from pika_mcp.ledger import TERMINAL, Job, Ledger
+from pika_mcp.liveness import Liveness
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
 from pika_mcp.tracker import Tracker, failure
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 DEDUPE_WINDOW = 600.0  # seconds: an identical call within 10 minutes returns the first job
 SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
 PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
+FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
+ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
@@ -51,6 +54,7 @@ class JobService:
         budget_usd: float | None = None,
         outputs: Outputs | None = None,
         resolve_media: MediaResolver = _no_media,
+        liveness: Liveness | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ledger = ledger
@@ -60,6 +64,8 @@ class JobService:
         self._outputs = outputs
         self._resolve_media = resolve_media
         self._clock = clock
+        self._liveness = liveness
+        self.me = liveness.token if liveness else None
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
         self.tracker = Tracker(ledger, queue, on_change=self._notify, on_success=self._save_video)
@@ -67,13 +73,14 @@ class JobService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def recover(self) -> int:
-        """On start: submits whose answer was never read fail; every other unfinished job is tracked."""
+        """Adopt the unfinished jobs of dead processes: an unanswered submit fails, the rest are tracked."""
+        alive = self._liveness.alive if self._liveness else (lambda token: False)
         count = 0
-        for job in self.ledger.unfinished():
+        for job in self.ledger.claim_orphans(self.me or "", alive):
             if not job.submitted:
-                self.ledger.update(
+                self.ledger.settle(
                     job,
-                    status="failed",
+                    "failed",
                     error={
                         "type": "submit_outcome_unknown",
                         "message": "pika-mcp stopped between sending the submit and reading fal's answer; "
@@ -86,6 +93,24 @@ class JobService:
                 self.tracker.track(job, delay=0.0)
                 count += 1
         return count
+
+    async def recover_downloads(self) -> None:
+        """Videos of succeeded jobs that were never saved locally (the saving process died): save them now."""
+        if self._outputs is None:
+            return
+        alive = self._liveness.alive if self._liveness else (lambda token: False)
+        for job in self.ledger.claim_downloads(self.me or "", alive, self._clock() - SPEND_WINDOW):
+            await self._notify(await self._save_video(job))
+
+    async def adopt_forever(self) -> None:
+        """Another process on this home may die with live jobs: take them over."""
+        while True:
+            await anyio.sleep(ADOPT_EVERY)
+            try:
+                await self.recover()
+                await self.recover_downloads()
+            except Exception:
+                log.exception("adopting orphaned jobs failed")
 
     async def _notify(self, job: Job) -> None:
         event = self._changed.pop(job.local_id, None)
@@ -130,8 +155,6 @@ class JobService:
         if earlier := self._check(owner, key, call.force_new, estimate):
             return earlier, True
         sent = await self._resolve_media(endpoint, body)
-        if earlier := self._check(owner, key, call.force_new, estimate):  # a twin finished uploading first
-            return earlier, True
         now = self._clock()
         job = Job(
             local_id=f"local-{uuid.uuid4()}",
@@ -145,8 +168,16 @@ class JobService:
             args_key=key,
             created_at=now,
             updated_at=now,
+            tracker=self.me,
         )
-        self.ledger.add(job)
+        earlier = self.ledger.add_unless(
+            job,
+            dedupe_since=None if call.force_new else now - DEDUPE_WINDOW,
+            budget=self.budget_usd,
+            spend_since=now - SPEND_WINDOW,
+        )
+        if earlier is not None:  # an identical call got there while this one uploaded
+            return earlier, True
         try:
             submitted = await self.queue.submit(endpoint.endpoint_id, sent)
         except SubmitOutcomeUnknown as exc:
@@ -184,7 +215,8 @@ class JobService:
         with self.tracker.watching(job.local_id):
             while not job.finished and (remaining := deadline - anyio.current_time()) > 0:
                 event = self._changed.setdefault(job.local_id, anyio.Event())
-                with anyio.move_on_after(min(PROGRESS_EVERY, remaining)):
+                step = PROGRESS_EVERY if self.tracker.tracks(job.local_id) else FOREIGN_RELOAD
+                with anyio.move_on_after(min(step, remaining)):
                     await event.wait()
                 job = self.ledger.reload(job)
                 if progress is not None:
@@ -200,11 +232,11 @@ class JobService:
         if job.finished:
             return job
         if outcome == "OK":
-            job = self.ledger.update(job, status="cancelled", queue_position=None, cancel_requested=True, note="cancel: OK")
+            job = self.ledger.settle(job, "cancelled", note="cancel: OK", queue_position=None, cancel_requested=True) or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "NOT_FOUND":
             error = {"type": "not_found", "message": "fal no longer knows this request (cancel answered NOT_FOUND).", "detail": None}
-            job = self.ledger.update(job, status="failed", error=error, note="cancel: NOT_FOUND")
+            job = self.ledger.settle(job, "failed", note="cancel: NOT_FOUND", error=error) or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "CANCELLATION_REQUESTED":
             job = self.ledger.update(job, cancel_requested=True, note="cancel: CANCELLATION_REQUESTED")

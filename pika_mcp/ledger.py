@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pika_mcp.errors import BudgetExceeded
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 LOCAL_OWNER = "local"
@@ -61,6 +63,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (sha256, backend)
     );
     """,
+    # v2: which process tracks each job, so that processes sharing a home split the work.
+    """
+    ALTER TABLE jobs ADD COLUMN tracker TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -86,6 +92,7 @@ class Job:
     video: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     cancel_requested: bool = False
+    tracker: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -171,6 +178,77 @@ class Ledger:
             if "status" in changes and changes["status"] != job.status or note:
                 db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, new.status, now, note))
         return new
+
+    def settle(self, job: Job, status: str, note: str | None = None, **changes: Any) -> Job | None:
+        """Move a live job to a final status, unless some other path (or process) settled it first."""
+        now = time.time()
+        new = replace(job, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
+        row = {k: v for k, v in _to_row(new).items() if k in changes or k in ("status", "updated_at")}
+        with self._tx() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ? AND status IN ('queued', 'running')",
+                (*row.values(), job.local_id),
+            )
+            if cursor.rowcount == 0:
+                return None
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, status, now, note))
+        return new
+
+    def add_unless(self, job: Job, *, dedupe_since: float | None, budget: float | None, spend_since: float) -> Job | None:
+        """In one transaction: return an identical recent job if any, refuse past the budget, else add the intent row."""
+        with self._tx() as db:
+            if dedupe_since is not None:
+                cursor = db.execute(
+                    "SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? "
+                    "AND status NOT IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
+                    (job.owner, job.args_key, dedupe_since),
+                )
+                names = [d[0] for d in cursor.description]
+                if (found := cursor.fetchone()) is not None:
+                    return _from_row(dict(zip(names, found)))
+            if budget is not None:
+                spent = db.execute(
+                    "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? "
+                    "AND status NOT IN ('failed', 'cancelled')",
+                    (job.owner, spend_since),
+                ).fetchone()[0]
+                if spent + job.estimated_cost_usd > budget + 1e-9:
+                    raise BudgetExceeded(spent=round(spent, 4), cap=budget, estimate=job.estimated_cost_usd)
+            row = _to_row(job)
+            db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, "intent recorded"))
+        return None
+
+    def claim_orphans(self, me: str, alive: Any) -> list[Job]:
+        """Take over the unfinished jobs of processes that are gone (and jobs nobody tracks); return them."""
+        with self._lock:
+            trackers = {r[0] for r in self._db.execute("SELECT DISTINCT tracker FROM jobs WHERE status IN ('queued', 'running')")}
+        dead = [t for t in trackers if t != me and not alive(t)]
+        claimed: list[str] = []
+        with self._tx() as db:
+            for token in dead:
+                where = "tracker IS NULL" if token is None else "tracker = ?"
+                params = () if token is None else (token,)
+                ids = [r[0] for r in db.execute(f"SELECT local_id FROM jobs WHERE status IN ('queued', 'running') AND {where}", params)]
+                db.execute(f"UPDATE jobs SET tracker = ? WHERE status IN ('queued', 'running') AND {where}", (me, *params))
+                claimed.extend(ids)
+        return [job for local_id in claimed if (job := self.get(local_id)) is not None]
+
+    def claim_downloads(self, me: str, alive: Any, since: float) -> list[Job]:
+        """Succeeded jobs whose video was never saved locally (the saving process died): take them over."""
+        query = (
+            "SELECT local_id, tracker FROM jobs WHERE status = 'succeeded' AND created_at >= ? "
+            "AND video IS NOT NULL AND json_extract(video, '$.local_path') IS NULL"
+        )
+        with self._lock:
+            rows = self._db.execute(query, (since,)).fetchall()
+        claimed = []
+        for local_id, token in rows:
+            if not alive(token):
+                with self._tx() as db:
+                    db.execute("UPDATE jobs SET tracker = ? WHERE local_id = ?", (me, local_id))
+                claimed.append(local_id)
+        return [job for local_id in claimed if (job := self.get(local_id)) is not None]
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -32,6 +32,13 @@ class FileLock:
         self._file = handle
         return True
 
+    def write(self, text: str) -> None:
+        """Note something in the held file (past the first byte, which Windows locks)."""
+        if self._file is not None:
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(text.encode())
+            self._file.flush()
+
     def release(self) -> None:
         if self._file is None:
             return

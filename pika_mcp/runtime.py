@@ -17,6 +17,7 @@ from pika_mcp.files import FilePolicy
 from pika_mcp.inputs import Inputs
 from pika_mcp.jobs import JobService
 from pika_mcp.ledger import Ledger
+from pika_mcp.liveness import Liveness
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
 from pika_mcp.retry import RetryPolicy
@@ -69,12 +70,21 @@ async def start(
         outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry)
         storage = FalStorage(http, rest_url, key, policy=retry)
         inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
+        liveness = stack.enter_context(Liveness(settings.home / "trackers"))
         service = JobService(
-            ledger, queue, backend=settings.backend, budget_usd=settings.budget_usd, outputs=outputs, resolve_media=inputs.resolve
+            ledger,
+            queue,
+            backend=settings.backend,
+            budget_usd=settings.budget_usd,
+            outputs=outputs,
+            resolve_media=inputs.resolve,
+            liveness=liveness,
         )
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.tracker.run)
+            tg.start_soon(service.adopt_forever)
+            tg.start_soon(service.recover_downloads)
             recovered = await service.recover()
             if recovered:
                 log.info("tracking %d unfinished job(s) again", recovered)

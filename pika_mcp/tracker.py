@@ -270,12 +270,15 @@ class Tracker:
 
     async def _finish(self, entry: _Entry, status: str, **changes: Any) -> Job | None:
         self._entries.pop(entry.job.local_id, None)
-        fresh = self._ledger.reload(entry.job)
-        if fresh.finished:  # another process or a cancel got there first
+        job = self._ledger.settle(entry.job, status, queue_position=None, **changes)
+        if job is None:  # a cancel or another process settled it first
+            await self._on_change(self._ledger.reload(entry.job))
             return None
-        job = self._ledger.update(fresh, status=status, queue_position=None, **changes)
         await self._on_change(job)
         return job
+
+    def tracks(self, local_id: str) -> bool:
+        return local_id in self._entries
 
 
 def _error(kind: str, message: str, detail: Any = None) -> dict[str, Any]:

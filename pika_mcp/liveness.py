@@ -1,0 +1,43 @@
+"""Which pika-mcp processes sharing a home are alive: each holds a lock file named by its token while it runs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from pika_mcp.lockfile import FileLock
+
+
+class Liveness:
+    """This process's token, held as a lock in `folder`; a token whose lock is free belongs to a dead process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.token = uuid.uuid4().hex
+        self._lock = FileLock(folder / f"{self.token}.lock")
+
+    def __enter__(self) -> Liveness:
+        if not self._lock.acquire():  # pragma: no cover - a fresh random name cannot be held
+            raise RuntimeError(f"cannot hold {self._lock.path}")
+        self._lock.write(f"{os.getpid()}\n")  # for people (and tests) asking which process this is
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._lock.path.unlink(missing_ok=True)
+
+    def alive(self, token: str | None) -> bool:
+        if token is None:
+            return False
+        if token == self.token:
+            return True
+        path = self.folder / f"{token}.lock"
+        if not path.exists():
+            return False
+        probe = FileLock(path)
+        if probe.acquire():  # nobody holds it: that process is gone
+            probe.release()
+            path.unlink(missing_ok=True)
+            return False
+        return True
