@@ -13,14 +13,18 @@ ENDPOINT_PREFIX = "fal-ai/pika/"
 
 def usd(amount: float) -> str:
     """Dollars as fal writes them: `$0.20`, `$0.465`."""
-    text = f"{amount:.3f}".rstrip("0")
-    return "$" + (text + "0" if len(text.split(".")[1]) < 2 else text)
+    whole, cents = f"{amount:.3f}".rstrip("0").split(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 class PriceRule(Protocol):
     estimate: bool  # True where fal does not publish the price
 
     def usd(self, body: dict[str, Any]) -> float: ...
+
+    def unpublished(self, body: dict[str, Any]) -> bool:
+        """True when fal publishes no price for this call and the figure is our estimate."""
+        ...
 
     def describe(self) -> str: ...
 
@@ -32,6 +36,9 @@ class PerVideo:
 
     def usd(self, body: dict[str, Any]) -> float:
         return self.price
+
+    def unpublished(self, body: dict[str, Any]) -> bool:
+        return self.estimate
 
     def describe(self) -> str:
         return usd(self.price) + (" (estimate)" if self.estimate else "")
@@ -47,6 +54,9 @@ class PerFiveSeconds:
     def usd(self, body: dict[str, Any]) -> float:
         base = dict(self.by_resolution)[body.get("resolution", "720p")]
         return round(base * body.get("duration", 5) / 5, 4)
+
+    def unpublished(self, body: dict[str, Any]) -> bool:
+        return self.estimate or body.get("duration", 5) != 5
 
     def describe(self) -> str:
         parts = ", ".join(f"{usd(p)} at {r}" for r, p in self.by_resolution)
@@ -66,6 +76,9 @@ class PerSecond:
         transitions = body.get("transitions")
         seconds = sum(t.get("duration", 5) for t in transitions) if transitions else 5 * (len(body["image_urls"]) - 1)
         return round(rate * max(seconds, self.min_seconds), 4)
+
+    def unpublished(self, body: dict[str, Any]) -> bool:
+        return self.estimate
 
     def describe(self) -> str:
         parts = ", ".join(f"{usd(p)}/s at {r}" for r, p in self.by_resolution)

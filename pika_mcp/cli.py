@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8766)
     sub.add_parser("demo", help="make a real video with no account, through the MCP client")
-    generate = sub.add_parser("generate", help="make a video from the terminal", add_help=False)
+    generate = sub.add_parser("generate", help="make a video from the terminal (pika-mcp generate TOOL --help)", add_help=False)
     generate.add_argument("tool", nargs="?", help="a generation tool, e.g. pika_v22_text_to_video")
     generate.add_argument("rest", nargs=argparse.REMAINDER)
     jobs = sub.add_parser("jobs", help="recent jobs and the 24-hour spend")

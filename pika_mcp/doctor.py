@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -86,10 +87,10 @@ def check_ledger(settings: Settings) -> Line:
     try:
         ledger = Ledger(path)
         try:
-            version = ledger.schema_version()
+            version = ledger.schema_version
         finally:
             ledger.close()
-    except Exception as exc:  # sqlite3 and OS errors alike: report, don't crash the doctor
+    except (OSError, sqlite3.Error) as exc:
         return Line("FAIL", "ledger", f"{path} is not writable: {exc}", "set PIKA_MCP_HOME to a folder you can write")
     if version != SCHEMA_VERSION:
         return Line("FAIL", "ledger", f"{path} has schema {version}, this version expects {SCHEMA_VERSION}",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
@@ -151,5 +153,22 @@ def serve_http(settings: Settings, host: str = "127.0.0.1", port: int = 8765, st
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    server.capture_signals = lambda: _stop_on_signals(server)  # type: ignore[method-assign]
     server.run()
-    return 0 if server.started else 1
+    if not server.started:
+        return 1
+    log.info("pika-mcp HTTP server stopped; the ledger is closed")
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: Any) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: a graceful shutdown and exit code 0 (uvicorn would re-raise the signal after it)."""
+    from uvicorn.server import HANDLED_SIGNALS
+
+    previous = {sig: signal.signal(sig, server.handle_exit) for sig in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -31,11 +31,15 @@ from mcp_types import (
     ToolAnnotations,
     UnsubscribeRequestParams,
 )
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel, ConfigDict
 
-from pika_mcp import __version__, arguments
+from pika_mcp import __version__
+from pika_mcp.arguments import input_schema
+from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
-from pika_mcp.errors import PikaError
+from pika_mcp.errors import InputError, PikaError
 from pika_mcp.ledger import LOCAL_OWNER, Job
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
@@ -162,7 +166,7 @@ class PikaServer:
     def _generation_tool(self, endpoint: Endpoint) -> Tool:
         async def generate(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
-                call = arguments_parse(endpoint, arguments)
+                call = parse_call(endpoint, arguments)
                 job, deduplicated = await self.runtime.service.submit(owner_of(), endpoint, call)
             except PikaError as exc:
                 return self.refusal(exc)
@@ -171,7 +175,7 @@ class PikaServer:
                 job = await self.runtime.service.wait(job.owner, job.local_id, wait, await self._progress(ctx, wait))
             return self.result(job, deduplicated)
 
-        return _tool(generate, endpoint.tool, endpoint.title, endpoint.description, arguments.input_schema(endpoint), JobView, GENERATE)
+        return _tool(generate, endpoint.tool, endpoint.title, endpoint.description, input_schema(endpoint), JobView, GENERATE)
 
     def _job_tools(self) -> list[Tool]:
         service = lambda: self.runtime.service  # noqa: E731
@@ -189,7 +193,7 @@ class PikaServer:
                 args = _args(arguments, {"job_id": str, "timeout_seconds": int})
                 timeout = args.get("timeout_seconds", self.settings.wait_seconds)
                 if not 0 <= timeout <= MAX_WAIT_SECONDS:
-                    raise arguments_error(f"timeout_seconds must be from 0 to {MAX_WAIT_SECONDS}, got {timeout}.")
+                    raise InputError(f"timeout_seconds must be from 0 to {MAX_WAIT_SECONDS}, got {timeout}.")
                 owner = owner_of()
                 job = service().get(owner, args["job_id"])
                 job = await service().wait(owner, job.local_id, timeout, await self._progress(ctx, timeout))
@@ -217,7 +221,7 @@ class PikaServer:
             try:
                 args = _args(arguments, {"path": str})
                 if "path" not in args:
-                    raise arguments_error("path is required: an absolute path or file:// URI of an image or video.")
+                    raise InputError("path is required: an absolute path or file:// URI of an image or video.")
                 answer = UploadView(**await self.runtime.inputs.upload(args["path"]))
             except PikaError as exc:
                 return self.refusal(exc)
@@ -250,9 +254,9 @@ class PikaServer:
 
     def listing(self, status: str | None = None, limit: int = 20) -> JobList:
         if status is not None and status not in ("queued", "running", "succeeded", "failed", "cancelled"):
-            raise arguments_error(f"status must be one of queued, running, succeeded, failed, cancelled; got {status!r}.")
+            raise InputError(f"status must be one of queued, running, succeeded, failed, cancelled; got {status!r}.")
         if not 1 <= limit <= MAX_LIST:
-            raise arguments_error(f"limit must be from 1 to {MAX_LIST}, got {limit}.")
+            raise InputError(f"limit must be from 1 to {MAX_LIST}, got {limit}.")
         jobs, spent = self.runtime.service.list(owner_of(), status, limit)
         return JobList(jobs=[self.view(j) for j in jobs], spend_24h_usd=spent)
 
@@ -326,7 +330,12 @@ class _WatchingListen(ListenHandler):
 
     async def __call__(self, ctx: Any, params: SubscriptionsListenRequestParams) -> Any:
         uris = (params.notifications.resource_subscriptions or []) if params.notifications else []
-        jobs = [j for j in (self._server._job_for_uri(u) for u in uris) if j is not None]
+        owned = {u: self._server._job_for_uri(u) for u in uris}
+        honored = [u for u in uris if u == "pika://jobs" or owned[u] is not None]
+        if params.notifications is not None and honored != uris:  # another person's job is simply unknown
+            notifications = params.notifications.model_copy(update={"resource_subscriptions": honored})
+            params = params.model_copy(update={"notifications": notifications})
+        jobs = [j for j in owned.values() if j is not None]
         tracker = self._server.runtime.service.tracker
         for j in jobs:
             tracker.watch(j.local_id)
@@ -338,36 +347,24 @@ class _WatchingListen(ListenHandler):
 
 
 def raise_not_found(uri: str) -> None:
-    from mcp.shared.exceptions import MCPError
-
-    raise MCPError(code=-32602, message=f"No job at {uri}.", data={"uri": uri})
-
-
-def arguments_error(message: str) -> PikaError:
-    from pika_mcp.errors import InputError
-
-    return InputError(message)
-
-
-def arguments_parse(endpoint: Endpoint, raw: dict[str, Any]) -> arguments.Call:
-    return arguments.parse(endpoint, raw)
+    raise MCPError(code=INVALID_PARAMS, message=f"No job at {uri}.", data={"uri": uri})
 
 
 def _args(raw: dict[str, Any], spec: dict[str, type]) -> dict[str, Any]:
     """Check a job tool's few arguments: known names, right types."""
     unknown = sorted(set(raw) - set(spec))
     if unknown:
-        raise arguments_error(f"Unknown argument(s) {', '.join(unknown)}; this tool accepts {', '.join(spec)}.")
+        raise InputError(f"Unknown argument(s) {', '.join(unknown)}; this tool accepts {', '.join(spec)}.")
     out = {}
     for name, kind in spec.items():
         value = raw.get(name)
         if value is None:
             continue
         if type(value) is not kind:
-            raise arguments_error(f"{name} must be {'a string' if kind is str else 'an integer'}, got {json.dumps(value)[:80]}.")
+            raise InputError(f"{name} must be {'a string' if kind is str else 'an integer'}, got {json.dumps(value)[:80]}.")
         out[name] = value
     if "job_id" in spec and "job_id" not in out:
-        raise arguments_error("job_id is required: pass the job_id a generation tool returned.")
+        raise InputError("job_id is required: pass the job_id a generation tool returned.")
     return out
 
 

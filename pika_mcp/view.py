@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pika_mcp.catalog import usd
+from pika_mcp.catalog import BY_ID, usd
 from pika_mcp.ledger import Job
 
 ErrorType = Literal["content_policy", "invalid_input", "provider_error", "not_found", "submit_outcome_unknown"]
@@ -28,7 +28,7 @@ class VideoView(BaseModel):
 class ErrorView(BaseModel):
     type: ErrorType
     message: str
-    detail: Any = None
+    detail: str | list[Any] | dict[str, Any] | None = Field(None, description="fal's own error detail, as fal sent it.")
 
 
 class JobView(BaseModel):
@@ -42,6 +42,7 @@ class JobView(BaseModel):
     created_at: str
     updated_at: str
     estimated_cost_usd: float
+    cost_is_estimate: bool = Field(False, description="fal publishes no price for this call; the cost is pika-mcp's estimate.")
     backend: Literal["fal", "sandbox"]
     deduplicated: bool = False
     video: VideoView | None
@@ -82,6 +83,7 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
         created_at=rfc3339(job.created_at),
         updated_at=rfc3339(job.updated_at),
         estimated_cost_usd=job.estimated_cost_usd,
+        cost_is_estimate=job.backend == "fal" and _unpublished(job),
         backend=job.backend,  # type: ignore[arg-type]
         deduplicated=deduplicated,
         video=video,
@@ -91,13 +93,19 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
     )
 
 
+def _unpublished(job: Job) -> bool:
+    endpoint = BY_ID.get(job.endpoint_id)
+    return endpoint is not None and endpoint.price.unpublished(job.arguments)
+
+
 def job_uri(job_id: str) -> str:
     return f"pika://jobs/{job_id}"
 
 
 def headline(view: JobView) -> str:
     """The one readable line: status, id, cost, and the exact next call while unfinished."""
-    cost = f"estimated cost {usd(view.estimated_cost_usd)}" + (" (sandbox, free)" if view.backend == "sandbox" else "")
+    cost = f"estimated cost {usd(view.estimated_cost_usd)}"
+    cost += " (sandbox, free)" if view.backend == "sandbox" else " (fal publishes no price; our estimate)" if view.cost_is_estimate else ""
     again = " (an identical call from the last 10 minutes; pass force_new=true to pay for a new one)" if view.deduplicated else ""
     lead = f"Job {view.job_id} ({view.tool}) is {view.status}{again}; {cost}."
     if view.status == "queued":

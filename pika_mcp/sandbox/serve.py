@@ -42,7 +42,7 @@ class AbortableH11Protocol(H11Protocol):
         self.app = app
 
 
-def _config(sandbox: Sandbox, log_level: str, access_log: bool) -> uvicorn.Config:
+def _config(sandbox: Sandbox, log_level: str | None, access_log: bool) -> uvicorn.Config:
     return uvicorn.Config(
         sandbox.app,
         http=AbortableH11Protocol,
@@ -72,7 +72,7 @@ def _base_url(sock: socket.socket) -> str:
 
 @asynccontextmanager
 async def serve_sandbox(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, log_level: str | None = None
 ) -> AsyncIterator[str]:
     """Serve `sandbox` with uvicorn in this event loop; yields its base URL, e.g. http://127.0.0.1:54321."""
     sock = _listen(host, port)
