@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def setup_logging(settings: Settings, *, to_file: bool = True) -> None:
+def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -62,8 +62,11 @@ def setup_logging(settings: Settings, *, to_file: bool = True) -> None:
             root.addHandler(handler)
         except OSError as exc:
             log.warning("cannot write the log file in %s: %s", settings.home, exc)
-    for noisy in ("httpx2", "httpx", "httpcore", "uvicorn.access", "mcp"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    noisy = ["httpx2", "httpx", "httpcore", "uvicorn.access", "mcp"]
+    if not http:  # the embedded sandbox's uvicorn lines mean nothing to a stdio or terminal user
+        noisy.append("uvicorn.error")
+    for name in noisy:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(client_config(args.client))
             return 0
         settings = Settings.from_env(os.environ)
-        setup_logging(settings, to_file=command in ("serve", "sandbox"))
+        setup_logging(settings, to_file=command in ("serve", "sandbox"), http=command == "sandbox" or bool(getattr(args, "http", False)))
         if command == "serve":
             return _serve(settings, args)
         if command == "sandbox":
