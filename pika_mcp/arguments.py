@@ -18,12 +18,12 @@ CALL_OPTIONS: dict[str, dict[str, Any]] = {
         "type": "integer",
         "minimum": 0,
         "maximum": MAX_WAIT_SECONDS,
-        "description": "Seconds to wait for the video before returning the job (default PIKA_MCP_WAIT_SECONDS, 45).",
+        "description": "Most seconds to wait before returning the job (default 45).",
     },
     "force_new": {
         "type": "boolean",
         "default": False,
-        "description": "Pay for a new job even if the same call was made in the last 10 minutes.",
+        "description": "Pay for a new job even if this exact call ran in the last 10 min.",
     },
 }
 

@@ -104,7 +104,7 @@ class Endpoint:
         minutes = max(1, round(self.typical_seconds / 60))
         return (
             f"{self.summary} Price on fal: {self.price.describe()}. Usually about {minutes} min. "
-            "Waits up to wait_seconds, then returns the job; if unfinished, call pika_wait_for_job(job_id)."
+            "Returns the job; if unfinished, call pika_wait_for_job(job_id)."
         )
 
 

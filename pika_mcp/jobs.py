@@ -27,7 +27,7 @@ DEDUPE_WINDOW = 600.0  # seconds: an identical call within 10 minutes returns th
 SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
 PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
 FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
-ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died
+ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died (and ledger checkpoints)
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
@@ -109,6 +109,7 @@ class JobService:
             try:
                 await self.recover()
                 await self.recover_downloads()
+                await anyio.to_thread.run_sync(self.ledger.checkpoint)
             except Exception:
                 log.exception("adopting orphaned jobs failed")
 

@@ -123,12 +123,19 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process; only a power loss may drop the last commits.
         self._db.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints run from the service's background loop (checkpoint()), not inside a tool call.
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the file without blocking other processes' readers."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

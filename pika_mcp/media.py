@@ -64,13 +64,13 @@ def poster(path: Path, max_bytes: int = 65_536) -> bytes | None:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            frames = stream.frames or 0
-            target = frames // 3 if frames else 0
+            stream.thread_type = "NONE"  # one decoder thread: a poster is one frame, memory matters more
+            if stream.duration and stream.time_base:
+                container.seek(int(stream.duration / 3), stream=stream)  # lands on the keyframe before a third
             image = None
-            for index, frame in enumerate(container.decode(stream)):
-                image = frame.to_image()
-                if index >= target:
-                    break
+            for frame in container.decode(stream):
+                image = frame.to_image()  # the first frame after the seek is enough
+                break
     except (av.FFmpegError, IndexError, ValueError, OSError) as exc:
         log.info("cannot make a poster of %s: %s", path, exc)
         return None

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 MAX_VIDEO_BYTES = 1 << 30  # 1 GiB: far above any Pika output, a guard against a runaway answer
 CHUNK = 1 << 16
 POSTER_MAX_BYTES = 65_536  # a poster travels inside tool results; desktop clients reject results over 1 MB
+# Decoding holds whole frames: measure one finished video at a time, however many jobs finish together.
+MEASURE_AT_ONCE = 1
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -44,14 +46,15 @@ class Outputs:
     output_dir: Path
     poster_dir: Path
     max_bytes: int = MAX_VIDEO_BYTES
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    _measuring: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(MEASURE_AT_ONCE))
 
     async def save(self, job: Job, url: str) -> dict[str, Any]:
         """Download, then measure; returns the fields to merge into the job's `video`."""
         path = self.output_dir / file_name(job)
         size = await self._download(url, path)
         facts: dict[str, Any] = {"local_path": str(path), "file_size": size}
-        info, poster = await anyio.to_thread.run_sync(_measure, path)
+        info, poster = await anyio.to_thread.run_sync(_measure, path, limiter=self._measuring)
         if info is not None:
             facts |= {"duration_s": round(info.duration_s, 3), "width": info.width, "height": info.height, "fps": round(info.fps, 3)}
         if poster is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
@@ -39,7 +41,7 @@ from pika_mcp import __version__
 from pika_mcp.arguments import input_schema
 from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
-from pika_mcp.errors import InputError, PikaError
+from pika_mcp.errors import ConfigError, InputError, PikaError
 from pika_mcp.ledger import LOCAL_OWNER, Job
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
@@ -92,6 +94,8 @@ class PikaServer:
         self.settings = settings
         self._start = start
         self._runtime: Runtime | None = None
+        self._ready: anyio.Event | None = None
+        self._failure: BaseException | None = None
         self.bus = InMemorySubscriptionBus()
         self._legacy: dict[str, set[Any]] = defaultdict(set)  # uri -> 2025-era sessions subscribed to it
         tools = [self._generation_tool(e) for e in ENDPOINTS] + self._job_tools()
@@ -120,13 +124,38 @@ class PikaServer:
 
     @asynccontextmanager
     async def _lifespan(self, _: MCPServer) -> AsyncIterator[None]:
-        async with self._start() as runtime:
-            self._runtime = runtime
-            runtime.service.listeners.append(self._publish)
+        """Start the runtime in the background: the first tools/list need not wait for HTTP clients or the sandbox."""
+        ready, stop = anyio.Event(), anyio.Event()
+        self._ready, self._failure = ready, None
+
+        async def run() -> None:
+            try:
+                async with self._start() as runtime:
+                    self._runtime = runtime
+                    runtime.service.listeners.append(self._publish)
+                    ready.set()
+                    await stop.wait()
+            except Exception as exc:
+                log.exception("pika-mcp could not start")
+                self._failure = exc
+            finally:
+                self._runtime = None
+                ready.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
             try:
                 yield
             finally:
-                self._runtime = None
+                stop.set()
+
+    async def ready(self) -> Runtime:
+        """The running runtime, once started; a start that failed is reported to the caller."""
+        if self._ready is not None:
+            await self._ready.wait()
+        if self._runtime is None:
+            raise ConfigError(f"pika-mcp could not start: {self._failure or 'not running'}. See its log for details.")
+        return self._runtime
 
     # -- results --------------------------------------------------------------------------------
 
@@ -166,6 +195,7 @@ class PikaServer:
     def _generation_tool(self, endpoint: Endpoint) -> Tool:
         async def generate(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 call = parse_call(endpoint, arguments)
                 job, deduplicated = await self.runtime.service.submit(owner_of(), endpoint, call)
             except PikaError as exc:
@@ -183,6 +213,7 @@ class PikaServer:
 
         async def get_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 args = _args(arguments, {"job_id": str})
                 return self.result(service().get(owner_of(), args["job_id"]))
             except PikaError as exc:
@@ -190,6 +221,7 @@ class PikaServer:
 
         async def wait_for_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 args = _args(arguments, {"job_id": str, "timeout_seconds": int})
                 timeout = args.get("timeout_seconds", self.settings.wait_seconds)
                 if not 0 <= timeout <= MAX_WAIT_SECONDS:
@@ -203,6 +235,7 @@ class PikaServer:
 
         async def cancel_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 args = _args(arguments, {"job_id": str})
                 return self.result(await service().cancel(owner_of(), args["job_id"]))
             except PikaError as exc:
@@ -210,6 +243,7 @@ class PikaServer:
 
         async def list_jobs(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 args = _args(arguments, {"status": str, "limit": int})
                 listing = self.listing(args.get("status"), args.get("limit", 20))
             except PikaError as exc:
@@ -219,6 +253,7 @@ class PikaServer:
 
         async def upload_file(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
             try:
+                await self.ready()
                 args = _args(arguments, {"path": str})
                 if "path" not in args:
                     raise InputError("path is required: an absolute path or file:// URI of an image or video.")
@@ -266,11 +301,13 @@ class PikaServer:
         @self.mcp.resource("pika://jobs", name="jobs", title="Your Pika jobs", mime_type="application/json",
                            description="Your jobs, newest first, and the estimated spend of the last 24 hours.")  # fmt: skip
         async def jobs() -> str:
+            await self.ready()
             return self.listing().model_dump_json()
 
         @self.mcp.resource("pika://jobs/{job_id}", name="job", title="A Pika job", mime_type="application/json",
                            description="One job view; subscribe for an update at every status change.")  # fmt: skip
         async def job(job_id: str) -> str:
+            await self.ready()
             try:
                 found = self.runtime.service.get(owner_of(), job_id)
             except PikaError:
@@ -280,6 +317,7 @@ class PikaServer:
         @self.mcp.resource("pika://jobs/{job_id}/poster", name="poster", title="A job's poster frame", mime_type="image/jpeg",
                            description="A JPEG frame of a finished job's video.")  # fmt: skip
         async def poster(job_id: str) -> bytes:
+            await self.ready()
             found = self.runtime.service.ledger.get(job_id, owner_of())
             path = (found.video or {}).get("poster_path") if found else None
             if not path or not Path(path).is_file():
@@ -293,6 +331,7 @@ class PikaServer:
         return self.runtime.service.ledger.get(uri[len(prefix) :], owner_of())
 
     async def _subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        await self.ready()
         job = self._job_for_uri(params.uri)
         if job is None:
             raise_not_found(params.uri)
@@ -302,6 +341,7 @@ class PikaServer:
         return EmptyResult()
 
     async def _unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        await self.ready()
         if ctx.session in self._legacy.get(params.uri, ()):
             self._legacy[params.uri].discard(ctx.session)
             if (job := self._job_for_uri(params.uri)) is not None:
@@ -329,6 +369,7 @@ class _WatchingListen(ListenHandler):
         self._server = server
 
     async def __call__(self, ctx: Any, params: SubscriptionsListenRequestParams) -> Any:
+        await self._server.ready()
         uris = (params.notifications.resource_subscriptions or []) if params.notifications else []
         owned = {u: self._server._job_for_uri(u) for u in uris}
         honored = [u for u in uris if u == "pika://jobs" or owned[u] is not None]
@@ -372,6 +413,12 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+@functools.cache
+def _metadata(output: type[BaseModel]) -> FuncMetadata:
+    """Built once per output model: each build derives the output schema, ~2 ms on the start path."""
+    return FuncMetadata(arg_model=_RawArguments, output_model=output)
+
+
 def _tool(fn: Any, name: str, title: str, description: str, schema: dict[str, Any], output: type[BaseModel], annotations: ToolAnnotations) -> Tool:
     return Tool(
         fn=fn,
@@ -379,7 +426,7 @@ def _tool(fn: Any, name: str, title: str, description: str, schema: dict[str, An
         title=title,
         description=description,
         parameters=schema,
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=output),
+        fn_metadata=_metadata(output),
         is_async=True,
         context_kwarg="ctx",
         annotations=annotations,

@@ -47,15 +47,21 @@ def server_pids(home: Path) -> list[int]:
 @asynccontextmanager
 async def killed_at_the_end(home: Path, fal: Fal, tmp_path: Path) -> AsyncIterator[Client]:
     """A client whose server process is SIGKILLed when the block ends (the client sees the pipe die)."""
+    failure: BaseException | None = None
     with anyio.CancelScope() as scope:
         try:
             async with Client(params(home, fal, tmp_path)) as client:
-                yield client
+                try:
+                    yield client
+                except BaseException as exc:  # the test's own failure must surface, not the dead pipe's
+                    failure = exc
                 for pid in server_pids(home):
                     os.kill(pid, signal.SIGKILL)
                 scope.cancel()
         except Exception:  # the transport breaks when its process dies
             pass
+    if failure is not None:
+        raise failure
 
 
 def integrity(home: Path) -> str:
@@ -144,7 +150,7 @@ async def test_killed_while_uploading_an_input_nothing_was_submitted(tmp_path: P
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     image = allowed / "cat.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    image.write_bytes((Path(__file__).resolve().parent.parent / "pika_mcp" / "assets" / "fox.png").read_bytes())
     fal.sandbox.config.faults.append(Fault(op="upload", kind="hang"))
     args = {"image_url": str(image), "prompt": "upload hangs", "wait_seconds": 60}
     async with killed_at_the_end(home, fal, tmp_path) as client, anyio.create_task_group() as tg:

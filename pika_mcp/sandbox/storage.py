@@ -13,6 +13,7 @@ import mimetypes
 import secrets
 from typing import TYPE_CHECKING
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
@@ -157,7 +158,7 @@ async def _complete(
     data = parse_json(await request.body())
     try:
         parts = [(int(p["partNumber"]), str(p["etag"])) for p in data["parts"]]
-        size = sandbox.files.assemble(upload_id, found[0], parts)
+        size = await anyio.to_thread.run_sync(sandbox.files.assemble, upload_id, found[0], parts)
     except (KeyError, TypeError, ValueError) as exc:
         detail = f"Cannot complete the upload: {exc}" if isinstance(exc, ValueError) else None
         body = detail or "Send {'parts': [{'partNumber': n, 'etag': etag}, …]}."

@@ -1,0 +1,169 @@
+"""Rows of results, the goals they are judged by, the printed table and bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bench import proc
+from bench.stats import Summary, ratio
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+Judged = Literal["ratio", "value"]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """`on` the ratio to the baseline or the value itself; at most `most`, or at least `least`."""
+
+    on: Judged
+    most: float | None = None
+    least: float | None = None
+
+    def text(self, unit: str) -> str:
+        suffix = "x baseline" if self.on == "ratio" else f" {unit}"
+        if self.most is not None:
+            return f"<= {self.most:g}{suffix}"
+        return f">= {self.least:g}{suffix}"
+
+    def passed(self, value: float, ratio_: float) -> bool | None:
+        x = ratio_ if self.on == "ratio" else value
+        if not math.isfinite(x):
+            return None
+        return (self.most is None or x <= self.most) and (self.least is None or x >= self.least)
+
+
+@dataclass
+class Row:
+    measurement: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    goal: Goal | None = None
+    summary: Summary | None = None  # of pika-mcp's samples
+    baseline_summary: Summary | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return ratio(self.value, self.baseline) if self.baseline is not None else math.nan
+
+    @property
+    def passed(self) -> bool | None:
+        return self.goal.passed(self.value, self.ratio) if self.goal is not None else None
+
+    def spread(self) -> str:
+        if self.summary is None or self.summary.n < 2:
+            return ""
+        return f"IQR {_num(self.summary.iqr)}, {_num(self.summary.min)}-{_num(self.summary.max)} (n={self.summary.n})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measurement": self.measurement,
+            "metric": self.metric,
+            "value": _clean(self.value),
+            "unit": self.unit,
+            "baseline": _clean(self.baseline),
+            "ratio": _clean(self.ratio) if self.baseline is not None else None,
+            "goal": self.goal.text(self.unit) if self.goal else None,
+            "pass": self.passed,
+            "summary": self.summary.to_json() if self.summary else None,
+            "baseline_summary": self.baseline_summary.to_json() if self.baseline_summary else None,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Report:
+    mode: str
+    rows: list[Row] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+
+    def note(self, measurement: str, text: str) -> None:
+        self.notes.setdefault(measurement, []).append(text)
+
+    def table(self) -> str:
+        head = ("measurement", "metric", "pika-mcp", "baseline", "ratio", "goal", "pass", "spread (pika-mcp)")
+        lines = [head]
+        for r in self.rows:
+            lines.append((
+                r.measurement, r.metric, f"{_num(r.value)} {r.unit}",
+                f"{_num(r.baseline)} {r.unit}" if r.baseline is not None else "",
+                f"{r.ratio:.2f}x" if r.baseline is not None and math.isfinite(r.ratio) else "",
+                r.goal.text(r.unit) if r.goal else "",
+                {True: "PASS", False: "FAIL", None: ""}[r.passed], r.spread(),
+            ))  # fmt: skip
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+        out.insert(1, "-+-".join("-" * w for w in widths))
+        for name, texts in self.notes.items():
+            out.extend(f"  [{name}] {t}" for t in texts)
+        return "\n".join(out)
+
+    def to_json(self, machine: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "machine": machine,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "results": [r.to_json() for r in self.rows],
+            "notes": self.notes,
+        }
+
+    def write(self, machine: dict[str, Any], path: Path = RESULTS) -> None:
+        temporary = path.with_name(path.name + ".tmp")  # a reader never sees half a file
+        temporary.write_text(json.dumps(self.to_json(machine), indent=2) + "\n")
+        temporary.replace(path)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        memory = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    import mcp  # noqa: F401  (its version below)
+    from importlib.metadata import version
+
+    return {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "loadavg_at_start": proc.loadavg(),
+        "mcp": version("mcp"),
+        "pika_mcp": version("pika-mcp"),
+    }
+
+
+def _num(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+def _clean(x: float | None) -> float | None:
+    return round(x, 6) if x is not None and math.isfinite(x) else None

@@ -1,0 +1,25 @@
+"""How big each benchmark runs: the full sizes of the issue, and quick ones that finish in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    overhead_warmup: int  # calls per server before measuring
+    overhead_rounds: int  # rounds of alternating calls; each round's medians show the drift
+    overhead_calls: int  # calls per server per round
+    cold_repeats: int  # process starts per server variant
+    scale_jobs: int  # background jobs tracked at once
+    scale_window: float  # seconds over which CPU and status requests are counted
+    scale_watched: int  # short jobs that someone waits on or listens to
+    scale_watched_run: float  # run seconds of the first watched job; each next one runs half a second longer
+    upload_bytes: int
+    upload_repeats: int
+    render_repeats: int
+
+
+FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 3, 3)
+QUICK = Sizes("quick", 2, 2, 8, 1, 50, 6.0, 4, 1.0, 4 * 2**20, 1, 1)
