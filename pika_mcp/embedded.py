@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import httpx2
+from anyio.abc import TaskStatus
 
 from pika_mcp.errors import ConfigError
 from pika_mcp.lockfile import FileLock
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 FIND_ATTEMPTS = 20  # another process holds the lock but has not written its address yet
 FIND_DELAY = 0.25
+TAKEOVER_CHECK = 1.0  # seconds between checks that the hosting process is still there
 
 
 def _port_free(port: int) -> bool:
@@ -40,34 +42,60 @@ def _recorded(state: Path) -> str | None:
 
 @asynccontextmanager
 async def embedded_sandbox(home: Path, http: httpx2.AsyncClient) -> AsyncIterator[str]:
-    """Yield the base URL of this home's sandbox, hosting it here if no other process does."""
+    """Yield the base URL of this home's sandbox, hosting it here if no other process does.
+
+    A process that uses another's sandbox takes over hosting, on the same address, when that process ends.
+    """
     state = home / "sandbox"
     lock = FileLock(state / "host.lock")
-    if lock.acquire():
-        try:
-            from pika_mcp.sandbox import Sandbox, serve_sandbox
-
+    async with anyio.create_task_group() as tg:
+        if lock.acquire():
             previous = _recorded(state)
             port = int(previous.rsplit(":", 1)[1]) if previous else 0
             port = port if port and _port_free(port) else 0  # keep the address stable across restarts
-            sandbox = Sandbox(state)
-            try:
-                async with serve_sandbox(sandbox, host=HOST, port=port) as base_url:
-                    (state / "address.json").write_text(json.dumps({"base_url": base_url}))
-                    log.info("embedded sandbox at %s (state in %s)", base_url, state)
-                    yield base_url
-            finally:
-                sandbox.close()
+            base_url = await tg.start(_host, state, lock, port)
+        else:
+            base_url = await _find(state, http)
+            tg.start_soon(_take_over_when_free, state, lock, base_url)
+        try:
+            yield base_url
         finally:
-            lock.release()
-        return
+            tg.cancel_scope.cancel()
+
+
+async def _host(state: Path, lock: FileLock, port: int, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+    from pika_mcp.sandbox import Sandbox, serve_sandbox
+
+    sandbox = Sandbox(state)
+    try:
+        async with serve_sandbox(sandbox, host=HOST, port=port) as base_url:
+            (state / "address.json").write_text(json.dumps({"base_url": base_url}))
+            log.info("embedded sandbox at %s (state in %s)", base_url, state)
+            task_status.started(base_url)
+            await anyio.sleep_forever()
+    finally:
+        sandbox.close()
+        lock.release()
+
+
+async def _find(state: Path, http: httpx2.AsyncClient) -> str:
     for _ in range(FIND_ATTEMPTS):
         if (base_url := _recorded(state)) and await _alive(http, base_url):
             log.info("using the sandbox another pika-mcp process hosts at %s", base_url)
-            yield base_url
-            return
+            return base_url
         await anyio.sleep(FIND_DELAY)
     raise ConfigError(f"Another pika-mcp process holds {state / 'host.lock'} but its sandbox does not answer.")
+
+
+async def _take_over_when_free(state: Path, lock: FileLock, base_url: str) -> None:
+    """The hosting process may exit first (its client closed): host the sandbox here, at the same address."""
+    while not lock.acquire():
+        await anyio.sleep(TAKEOVER_CHECK)
+    port = int(base_url.rsplit(":", 1)[1])
+    try:
+        await _host(state, lock, port)
+    except OSError as exc:
+        log.error("could not take over the sandbox at %s: %s", base_url, exc)
 
 
 async def _alive(http: httpx2.AsyncClient, base_url: str) -> bool:

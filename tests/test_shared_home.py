@@ -60,3 +60,25 @@ async def test_two_processes_share_the_embedded_sandbox_and_the_ledger(tmp_path:
         trackers = {row[0] for row in db.execute("SELECT tracker FROM jobs")}
     assert len(finals_per_job) == 6 and all(count == 1 for _, count in finals_per_job)
     assert len(trackers) == 2  # each process tracks the jobs it submitted, and only those
+
+
+async def test_when_the_hosting_process_ends_the_other_takes_over_the_sandbox(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    host_up, host_leave = anyio.Event(), anyio.Event()
+
+    async def host() -> None:
+        async with Client(params(home, tmp_path)) as client:
+            await client.list_tools()
+            host_up.set()
+            await host_leave.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(host)
+        await host_up.wait()
+        address = (home / "sandbox" / "address.json").read_text()
+        async with Client(params(home, tmp_path)) as other:
+            job = (await other.call_tool("pika_v2_turbo_text_to_video", {"prompt": "outlives its host", "wait_seconds": 0})).structured_content
+            host_leave.set()  # the host's client closes: that server process exits, and its sandbox with it
+            final = (await other.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30})).structured_content
+    assert final["status"] == "succeeded"
+    assert (home / "sandbox" / "address.json").read_text() == address
