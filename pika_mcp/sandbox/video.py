@@ -20,13 +20,20 @@ logger = logging.getLogger(__name__)
 
 
 def default_renderer() -> Renderer:
-    """The real renderer (needs the media extra), or a copy of the fixed preview without it."""
-    try:
-        from pika_mcp.sandbox import render
-    except ImportError:
-        return copy_preview
-    found: Renderer | None = getattr(render, "render_video", None)
-    return found if found is not None else copy_preview
+    """The real renderer (needs the media extra), or a copy of the fixed preview without it.
+
+    Imported at the first render, in the render thread: PyAV and Pillow stay off the server's start path.
+    """
+
+    def render(endpoint_id: str, body: dict[str, Any], out: Path, fetch: Fetch) -> None:
+        try:
+            from pika_mcp.sandbox.render import render_video
+        except ImportError:
+            copy_preview(endpoint_id, body, out, fetch)
+            return
+        render_video(endpoint_id, body, out, fetch)
+
+    return render
 
 
 def render_job(renderer: Renderer, job: Job, files: FileStore, store: Store) -> None:
