@@ -17,6 +17,7 @@ from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, SubmitOutcomeUnknown
 from pika_mcp.ledger import TERMINAL, Job, Ledger
 from pika_mcp.liveness import Liveness
+from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
 from pika_mcp.tracker import Tracker, failure
@@ -36,6 +37,11 @@ MediaResolver = Callable[[Endpoint, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 async def _no_media(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
     return body
+
+
+def _has_local_media(body: dict[str, Any]) -> bool:
+    refs = [v for name in MEDIA_FIELDS for v in (body.get(name) if isinstance(body.get(name), list) else [body.get(name)])]
+    return any(isinstance(ref, str) and not ref.startswith(("https://", "http://")) for ref in refs)
 
 
 def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
@@ -153,8 +159,9 @@ class JobService:
         body = call.body()
         key = call_key(endpoint, body)
         estimate = self.estimate(endpoint, body)
-        if earlier := self._check(owner, key, call.force_new, estimate):
-            return earlier, True
+        if _has_local_media(body):  # refuse or dedupe before uploading anything; add_unless decides for good
+            if earlier := self._check(owner, key, call.force_new, estimate):
+                return earlier, True
         sent = await self._resolve_media(endpoint, body)
         now = self._clock()
         job = Job(
