@@ -140,8 +140,9 @@ def machine() -> dict[str, Any]:
         memory = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
     except (OSError, IndexError, ValueError):
         pass
-    import mcp  # noqa: F401  (its version below)
     from importlib.metadata import version
+
+    import mcp  # noqa: F401  (its version below)
 
     return {
         "platform": platform.platform(),

@@ -48,22 +48,25 @@ async def embedded_sandbox(home: Path, http: httpx2.AsyncClient) -> AsyncIterato
     """
     state = home / "sandbox"
     lock = FileLock(state / "host.lock")
+    stop = anyio.Event()  # stops the sandbox gracefully: uvicorn finishes its requests, then the state closes
     async with anyio.create_task_group() as tg:
         if lock.acquire():
             previous = _recorded(state)
             port = int(previous.rsplit(":", 1)[1]) if previous else 0
             port = port if port and _port_free(port) else 0  # keep the address stable across restarts
-            base_url = await tg.start(_host, state, lock, port)
+            base_url = await tg.start(_host, state, lock, port, stop)
         else:
             base_url = await _find(state, http)
-            tg.start_soon(_take_over_when_free, state, lock, base_url)
+            tg.start_soon(_take_over_when_free, state, lock, base_url, stop)
         try:
             yield base_url
         finally:
-            tg.cancel_scope.cancel()
+            stop.set()
 
 
-async def _host(state: Path, lock: FileLock, port: int, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+async def _host(
+    state: Path, lock: FileLock, port: int, stop: anyio.Event, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED
+) -> None:
     from pika_mcp.sandbox import Sandbox, serve_sandbox
 
     sandbox = Sandbox(state)
@@ -72,7 +75,7 @@ async def _host(state: Path, lock: FileLock, port: int, *, task_status: TaskStat
             (state / "address.json").write_text(json.dumps({"base_url": base_url}))
             log.info("embedded sandbox at %s (state in %s)", base_url, state)
             task_status.started(base_url)
-            await anyio.sleep_forever()
+            await stop.wait()
     finally:
         sandbox.close()
         lock.release()
@@ -87,15 +90,17 @@ async def _find(state: Path, http: httpx2.AsyncClient) -> str:
     raise ConfigError(f"Another pika-mcp process holds {state / 'host.lock'} but its sandbox does not answer.")
 
 
-async def _take_over_when_free(state: Path, lock: FileLock, base_url: str) -> None:
+async def _take_over_when_free(state: Path, lock: FileLock, base_url: str, stop: anyio.Event) -> None:
     """The hosting process may exit first (its client closed): host the sandbox here, at the same address."""
-    while not lock.acquire():
-        await anyio.sleep(TAKEOVER_CHECK)
-    port = int(base_url.rsplit(":", 1)[1])
-    try:
-        await _host(state, lock, port)
-    except OSError as exc:
-        log.error("could not take over the sandbox at %s: %s", base_url, exc)
+    while not stop.is_set():
+        if lock.acquire():
+            try:
+                await _host(state, lock, int(base_url.rsplit(":", 1)[1]), stop)
+            except OSError as exc:
+                log.error("could not take over the sandbox at %s: %s", base_url, exc)
+            return
+        with anyio.move_on_after(TAKEOVER_CHECK):
+            await stop.wait()
 
 
 async def _alive(http: httpx2.AsyncClient, base_url: str) -> bool:

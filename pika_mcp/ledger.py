@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -212,7 +212,7 @@ class Ledger:
                 )
                 names = [d[0] for d in cursor.description]
                 if (found := cursor.fetchone()) is not None:
-                    return _from_row(dict(zip(names, found)))
+                    return _from_row(dict(zip(names, found, strict=True)))
             if budget is not None:
                 spent = db.execute(
                     "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? "
@@ -310,7 +310,7 @@ class Ledger:
         with self._lock:
             cursor = self._db.execute(query, params)
             names = [d[0] for d in cursor.description]
-            return [_from_row(dict(zip(names, values))) for values in cursor.fetchall()]
+            return [_from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
     # -- uploads ---------------------------------------------------------------------------------
 

@@ -6,11 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import httpx2
-
-from pathlib import Path
 
 from pika_mcp.errors import ConfigError
 from pika_mcp.files import FilePolicy

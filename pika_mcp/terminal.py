@@ -229,7 +229,7 @@ def jobs(settings: Settings, limit: int = 20, prune_days: float | None = None, o
         table.append((created, job.job_id, job.tool, job.status, usd(job.estimated_cost_usd), str(where)))
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5], file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
     if not rows:
         print("(no jobs)", file=out)
     print(f"\nEstimated spend in the last 24 hours: {usd(spend)}", file=out)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
 from pika_mcp.retry import RetryPolicy
+from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
 from pika_mcp.settings import Settings
 
 TEST_KEY = "test-key-id:test-key-secret"

@@ -102,7 +102,7 @@ def _gradient(width: int, height: int, rng: random.Random) -> Image.Image:
     top = tuple(rng.randrange(30, 200) for _ in range(3))
     bottom = tuple(rng.randrange(30, 200) for _ in range(3))
     column = Image.new("RGB", (1, 256))
-    column.putdata([tuple(int(t + (b - t) * y / 255) for t, b in zip(top, bottom)) for y in range(256)])
+    column.putdata([tuple(int(t + (b - t) * y / 255) for t, b in zip(top, bottom, strict=True)) for y in range(256)])
     return column.resize((width, height), Image.Resampling.BILINEAR)
 
 

@@ -1,0 +1,192 @@
+"""The tools: one per Pika endpoint from the catalog, and the job tools; each answers a job view or an isError."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from pika_mcp.arguments import input_schema
+from pika_mcp.arguments import parse as parse_call
+from pika_mcp.catalog import ENDPOINTS, Endpoint
+from pika_mcp.errors import InputError, PikaError
+from pika_mcp.server.owner import owner_of
+from pika_mcp.settings import MAX_WAIT_SECONDS
+from pika_mcp.view import JobList, JobView, UploadView
+
+if TYPE_CHECKING:
+    from pika_mcp.server.app import PikaServer
+
+MAX_LIST = 200
+
+GENERATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WAIT = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+UPLOAD = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
+
+
+def all_tools(server: PikaServer) -> list[Tool]:
+    return [generation_tool(server, e) for e in ENDPOINTS] + job_tools(server)
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the tool its arguments untouched: pika-mcp validates them itself, with its own messages."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def generation_tool(server: PikaServer, endpoint: Endpoint) -> Tool:
+    async def generate(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            call = parse_call(endpoint, arguments)
+            job, deduplicated = await server.runtime.service.submit(owner_of(), endpoint, call)
+        except PikaError as exc:
+            return server.refusal(exc)
+        wait = server.settings.wait_seconds if call.wait_seconds is None else call.wait_seconds
+        if not job.finished and wait > 0:
+            job = await server.runtime.service.wait(job.owner, job.local_id, wait, await server.progress(ctx, wait))
+        return server.result(job, deduplicated)
+
+    return _tool(generate, endpoint.tool, endpoint.title, endpoint.description, input_schema(endpoint), JobView, GENERATE)
+
+
+def job_tools(server: PikaServer) -> list[Tool]:
+    service = lambda: server.runtime.service  # noqa: E731
+    job_id_schema = {"type": "string", "minLength": 1, "maxLength": 200, "description": "The job_id a generation tool returned."}
+
+    async def get_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            args = _args(arguments, {"job_id": str})
+            return server.result(service().get(owner_of(), args["job_id"]))
+        except PikaError as exc:
+            return server.refusal(exc)
+
+    async def wait_for_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            args = _args(arguments, {"job_id": str, "timeout_seconds": int})
+            timeout = args.get("timeout_seconds", server.settings.wait_seconds)
+            if not 0 <= timeout <= MAX_WAIT_SECONDS:
+                raise InputError(f"timeout_seconds must be from 0 to {MAX_WAIT_SECONDS}, got {timeout}.")
+            owner = owner_of()
+            job = service().get(owner, args["job_id"])
+            job = await service().wait(owner, job.local_id, timeout, await server.progress(ctx, timeout))
+            return server.result(job)
+        except PikaError as exc:
+            return server.refusal(exc)
+
+    async def cancel_job(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            args = _args(arguments, {"job_id": str})
+            return server.result(await service().cancel(owner_of(), args["job_id"]))
+        except PikaError as exc:
+            return server.refusal(exc)
+
+    async def list_jobs(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            args = _args(arguments, {"status": str, "limit": int})
+            listing = server.listing(args.get("status"), args.get("limit", 20))
+        except PikaError as exc:
+            return server.refusal(exc)
+        text = f"{len(listing.jobs)} job(s); estimated spend in the last 24 hours ${listing.spend_24h_usd:.2f}."
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=listing.model_dump(mode="json"))
+
+    async def upload_file(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        try:
+            await server.ready()
+            args = _args(arguments, {"path": str})
+            if "path" not in args:
+                raise InputError("path is required: an absolute path or file:// URI of an image or video.")
+            answer = UploadView(**await server.runtime.inputs.upload(args["path"]))
+        except PikaError as exc:
+            return server.refusal(exc)
+        text = f"Uploaded ({answer.content_type}, {answer.file_size} bytes): {answer.url}"
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer.model_dump(mode="json"))
+
+    statuses = ["queued", "running", "succeeded", "failed", "cancelled"]
+    return [
+        _tool(get_job, "pika_get_job", "Get a job",
+              "Returns a Pika job's current state (from the local ledger; no cost). The video's URL and local path once succeeded.",
+              _object({"job_id": job_id_schema}, ["job_id"]), JobView, READ),
+        _tool(wait_for_job, "pika_wait_for_job", "Wait for a job",
+              "Waits up to timeout_seconds for a Pika job to finish, with progress, then returns it finished or not. "
+              "Call again while it is queued or running; waiting never cancels the job.",
+              _object({"job_id": job_id_schema, "timeout_seconds": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS,
+                       "description": f"Default {server.settings.wait_seconds}."}}, ["job_id"]), JobView, WAIT),
+        _tool(cancel_job, "pika_cancel_job", "Cancel a job",
+              "Asks fal to cancel a queued or running job; fal's answer decides. A job already finished is returned as it is.",
+              _object({"job_id": job_id_schema}, ["job_id"]), JobView, CANCEL),
+        _tool(list_jobs, "pika_list_jobs", "List jobs",
+              "Lists your Pika jobs, newest first, with the estimated spend of the last 24 hours.",
+              _object({"status": {"type": "string", "enum": statuses},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 20}}, []), JobList, READ),
+        _tool(upload_file, "pika_upload_file", "Upload a local file",
+              "Uploads a local image or video (absolute path) to fal's storage and returns its URL. Generation tools "
+              "also take local paths directly; use this to reuse one URL many times.",
+              _object({"path": {"type": "string", "minLength": 1, "description": "Absolute path or file:// URI."}}, ["path"]),
+              UploadView, UPLOAD),
+    ]  # fmt: skip
+
+
+def _args(raw: dict[str, Any], spec: dict[str, type]) -> dict[str, Any]:
+    """Check a job tool's few arguments: known names, right types."""
+    unknown = sorted(set(raw) - set(spec))
+    if unknown:
+        raise InputError(f"Unknown argument(s) {', '.join(unknown)}; this tool accepts {', '.join(spec)}.")
+    out = {}
+    for name, kind in spec.items():
+        value = raw.get(name)
+        if value is None:
+            continue
+        if type(value) is not kind:
+            raise InputError(f"{name} must be {'a string' if kind is str else 'an integer'}, got {json.dumps(value)[:80]}.")
+        out[name] = value
+    if "job_id" in spec and "job_id" not in out:
+        raise InputError("job_id is required: pass the job_id a generation tool returned.")
+    return out
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+@functools.cache
+def _metadata(output: type[BaseModel]) -> FuncMetadata:
+    """Built once per output model: each build derives the output schema, ~2 ms on the start path."""
+    return FuncMetadata(arg_model=_RawArguments, output_model=output)
+
+
+def _tool(
+    fn: Any,
+    name: str,
+    title: str,
+    description: str,
+    schema: dict[str, Any],
+    output: type[BaseModel],
+    annotations: ToolAnnotations,
+) -> Tool:
+    return Tool(
+        fn=fn,
+        name=name,
+        title=title,
+        description=description,
+        parameters=schema,
+        fn_metadata=_metadata(output),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=annotations,
+    )
