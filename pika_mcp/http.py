@@ -117,7 +117,7 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
             "auth": AuthSettings(issuer_url=STATIC_ISSUER, resource_server_url=None),  # type: ignore[arg-type]
         }
     # remote: no local file is readable over HTTP unless PIKA_MCP_ALLOWED_DIRS says so.
-    server = build_server(settings, start, remote=True, **auth)
+    server = build_server(settings, start, remote=True, legacy_subscriptions=not stateless, **auth)
 
     @server.mcp.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(request: Request) -> JSONResponse:

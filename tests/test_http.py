@@ -183,6 +183,8 @@ async def test_stateless_mode_serves_a_sessionless_legacy_client(tmp_path: Path)
     served = start_server(tmp_path, "--stateless")
     try:
         async with Client(served.url, mode="legacy") as client:
+            resources = client.server_capabilities.resources
+            assert resources is not None and not resources.subscribe  # no session to notify on
             assert len((await client.list_tools()).tools) >= 16
             unknown = await client.call_tool("pika_get_job", {"job_id": "no-such-job"})
             assert unknown.is_error

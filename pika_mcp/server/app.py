@@ -44,8 +44,17 @@ def selected(name: str, patterns: tuple[str, ...] | None) -> bool:
 class PikaServer:
     """Builds the MCPServer and keeps what its handlers share: the runtime and the legacy subscribers."""
 
-    def __init__(self, settings: Settings, start: Callable[[], Any], *, token_verifier: Any = None, auth: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        start: Callable[[], Any],
+        *,
+        token_verifier: Any = None,
+        auth: Any = None,
+        legacy_subscriptions: bool = True,
+    ) -> None:
         self.settings = settings
+        self.legacy_subscriptions = legacy_subscriptions
         self._start = start
         self._runtime: Runtime | None = None
         self._ready: anyio.Event | None = None
@@ -156,14 +165,16 @@ def build_server(
     retry: RetryPolicy | None = None,
     token_verifier: Any = None,
     auth: Any = None,
+    legacy_subscriptions: bool = True,
 ) -> PikaServer:
     """The server from its collaborators; `start` yields a running Runtime (default: runtime.start).
 
     `remote` (HTTP) starts the runtime with no local folder readable unless PIKA_MCP_ALLOWED_DIRS is set;
-    `token_verifier` and `auth` are the SDK's bearer-token settings, one token per person.
+    `token_verifier` and `auth` are the SDK's bearer-token settings, one token per person;
+    `legacy_subscriptions=False` (sessionless HTTP) leaves 2025-era resources/subscribe unadvertised.
     """
     if start is None:
         from pika_mcp import runtime
 
         start = lambda: runtime.start(settings, remote=remote, retry=retry)  # noqa: E731
-    return PikaServer(settings, start, token_verifier=token_verifier, auth=auth)
+    return PikaServer(settings, start, token_verifier=token_verifier, auth=auth, legacy_subscriptions=legacy_subscriptions)

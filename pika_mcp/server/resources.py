@@ -30,8 +30,9 @@ JOBS_URI = "pika://jobs"
 def install(server: PikaServer) -> None:
     """Register the job resources and the subscription handlers of both protocol eras."""
     low = server.mcp._lowlevel_server  # no public hook yet for 2025-era subscriptions (mcp-sdk.md 2.5)
-    low.add_request_handler("resources/subscribe", SubscribeRequestParams, lambda ctx, p: _subscribe(server, ctx, p))
-    low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, lambda ctx, p: _unsubscribe(server, ctx, p))
+    if server.legacy_subscriptions:  # a sessionless server has no session to send resources/updated on
+        low.add_request_handler("resources/subscribe", SubscribeRequestParams, lambda ctx, p: _subscribe(server, ctx, p))
+        low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, lambda ctx, p: _unsubscribe(server, ctx, p))
     low.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, _WatchingListen(server))
 
     @server.mcp.resource("pika://jobs", name="jobs", title="Your Pika jobs", mime_type="application/json",
