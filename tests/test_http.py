@@ -132,6 +132,7 @@ async def test_the_official_client_works_with_each_token(server: Served, token: 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.shared.exceptions.MCPDeprecationWarning")
 async def test_one_person_cannot_get_cancel_list_or_read_anothers_job(server: Served, mode: str) -> None:
     async with person(server.url, TOKEN_A, mode) as alice, person(server.url, TOKEN_B, mode) as bob:
         made = await alice.call_tool("pika_v21_text_to_video", {"prompt": f"a lighthouse ({mode})", "wait_seconds": 0})
@@ -154,6 +155,15 @@ async def test_one_person_cannot_get_cancel_list_or_read_anothers_job(server: Se
         assert job_id in (await alice.read_resource(uri)).contents[0].text  # type: ignore[union-attr]
         listed = await alice.call_tool("pika_list_jobs", {})
         assert job_id in {j["job_id"] for j in listed.structured_content["jobs"]}  # type: ignore[index]
+
+        if mode == "auto":  # 2026-era subscriptions: bob cannot listen to alice's job, nor to the shared list
+            async with bob.listen(resource_subscriptions=[uri, "pika://jobs"]) as sub:
+                assert sub.honored.resource_subscriptions in (None, [])
+            async with alice.listen(resource_subscriptions=[uri]) as sub:
+                assert sub.honored.resource_subscriptions == [uri]
+        else:
+            with pytest.raises(MCPError):
+                await bob.subscribe_resource(uri)
 
 
 @pytest.mark.anyio

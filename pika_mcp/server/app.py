@@ -55,6 +55,7 @@ class PikaServer:
     ) -> None:
         self.settings = settings
         self.legacy_subscriptions = legacy_subscriptions
+        self.several_people = token_verifier is not None
         self._start = start
         self._runtime: Runtime | None = None
         self._ready: anyio.Event | None = None

@@ -113,7 +113,9 @@ class _WatchingListen(ListenHandler):
         await self._server.ready()
         uris = (params.notifications.resource_subscriptions or []) if params.notifications else []
         owned = {u: job_for_uri(self._server, u) for u in uris}
-        honored = [u for u in uris if u == "pika://jobs" or owned[u] is not None]
+        # pika://jobs changes with everyone's jobs: with several people (HTTP tokens) it is not offered
+        shared_list = JOBS_URI if not self._server.several_people else None
+        honored = [u for u in uris if u == shared_list or owned[u] is not None]
         if params.notifications is not None and honored != uris:  # another person's job is simply unknown
             notifications = params.notifications.model_copy(update={"resource_subscriptions": honored})
             params = params.model_copy(update={"notifications": notifications})
