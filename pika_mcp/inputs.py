@@ -18,7 +18,7 @@ from pika_mcp.errors import FileRefused, InputError
 from pika_mcp.files import FilePolicy, LocalFile
 from pika_mcp.ledger import Ledger
 from pika_mcp.models import MEDIA_FIELDS
-from pika_mcp.sniff import sniff
+from pika_mcp.sniff import SNIFF_BYTES, sniff
 from pika_mcp.storage import FalStorage
 
 MAX_DATA_URI_BYTES = 50 * 1024 * 1024  # decoded; larger inputs should be files
@@ -69,7 +69,7 @@ class Inputs:
 
     async def _upload_data(self, uri: str, field: str) -> str:
         data = decode_data_uri(uri, field)
-        content_type = sniff(data[:64])
+        content_type = sniff(data[:SNIFF_BYTES])
         if content_type is None or not content_type.startswith(("image/", "video/")):
             raise InputError(f"{field}: the data: URI is not an image or a video by its content.", field=field)
         digest = hashlib.sha256(data).hexdigest()

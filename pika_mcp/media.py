@@ -1,4 +1,8 @@
-"""Facts about a finished video, read by decoding it: duration, size, frame rate, and a poster frame (media extra)."""
+"""Facts about a finished video, read by decoding it: duration, size, frame rate, and a poster frame (media extra).
+
+Imports without the extra; then `available()` is False, and `probe` and `poster` return None, as they do for
+any file that is not a video. Neither ever raises on a bad file.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,19 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
-POSTER_WIDTH = 640  # wide enough to recognise the video, small enough to travel inside a tool result
+POSTER_SIZE = 640  # the long side: big enough to recognise the video, small enough to travel inside a tool result
 POSTER_QUALITIES = (80, 65, 50, 35, 25)
+POSTER_AT = 1 / 3  # of the duration: past any fade-in, before any ending
+POSTER_MAX_DECODE = 96  # frames decoded past the seek point at most: 4 s at 24 fps bounds the cost on long keyframe gaps
+# Demuxers that read a single still image; a picture is not a video even when PyAV can open it.
+STILL_FORMATS = frozenset({"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe", "avif_pipe"})
 
 
 @dataclass(frozen=True)
@@ -40,50 +52,68 @@ def probe(path: Path) -> VideoInfo | None:
         return None
     try:
         with av.open(str(path)) as container:
+            if container.format.name in STILL_FORMATS:
+                return None
             stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
             rate = stream.average_rate or stream.guessed_rate or Fraction(0)
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
-                duration = container.duration / 1_000_000
+                duration = container.duration / av.time_base
             else:
                 duration = float(stream.frames / rate) if rate else 0.0
-            return VideoInfo(duration_s=duration, width=stream.codec_context.width, height=stream.codec_context.height, fps=float(rate))
-    except (av.FFmpegError, IndexError, ValueError, OSError) as exc:
-        log.info("cannot probe %s: %s", path, exc)
+    except Exception as exc:  # PyAV raises many kinds on hostile input; a file we cannot read is simply not a video
+        log.info("Cannot probe %s: %s", path, exc)
         return None
+    if not width or not height:
+        return None
+    return VideoInfo(duration_s=round(duration, 3), width=width, height=height, fps=round(float(rate), 3))
 
 
 def poster(path: Path, max_bytes: int = 65_536) -> bytes | None:
-    """A JPEG of a frame about a third of the way in, scaled down until it fits in `max_bytes`."""
+    """A JPEG of the frame a third of the way in, at most POSTER_SIZE on its long side, shrunk until it fits in `max_bytes`."""
     try:
-        import av
+        import av  # noqa: F401
         from PIL import Image
     except ImportError:
         return None
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "NONE"  # one decoder thread: a poster is one frame, memory matters more
-            if stream.duration and stream.time_base:
-                container.seek(int(stream.duration / 3), stream=stream)  # lands on the keyframe before a third
-            image = None
-            for frame in container.decode(stream):
-                image = frame.to_image()  # the first frame after the seek is enough
-                break
-    except (av.FFmpegError, IndexError, ValueError, OSError) as exc:
-        log.info("cannot make a poster of %s: %s", path, exc)
+        image = _frame_at(path, POSTER_AT)
+    except Exception as exc:  # as in probe: not a video we can read
+        log.info("Cannot make a poster of %s: %s", path, exc)
         return None
     if image is None:
         return None
-    width = POSTER_WIDTH
-    while width >= 80:
+    side = min(POSTER_SIZE, max(image.size))
+    while side >= 80:
         scaled = image.copy()
-        scaled.thumbnail((width, width * 4), Image.Resampling.LANCZOS)
+        scaled.thumbnail((side, side), Image.Resampling.LANCZOS)
         for quality in POSTER_QUALITIES:
             out = io.BytesIO()
-            scaled.convert("RGB").save(out, "JPEG", quality=quality, optimize=True)
+            scaled.save(out, "JPEG", quality=quality, optimize=True)
             if out.tell() <= max_bytes:
                 return out.getvalue()
-        width //= 2
+        side //= 2
     return None
+
+
+def _frame_at(path: Path, share: float) -> Image.Image | None:
+    """The RGB image of the first frame at or after `share` of the duration (or the last one before the end)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if container.format.name in STILL_FORMATS:
+            return None
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"  # one decoder thread: a poster is one frame, memory matters more
+        target = None
+        if stream.duration and stream.time_base:
+            target = int(stream.duration * share) + (stream.start_time or 0)
+            container.seek(target, stream=stream)  # lands on the keyframe at or before the target
+        chosen = None
+        for decoded, frame in enumerate(container.decode(stream)):
+            chosen = frame
+            if target is None or frame.pts is None or frame.pts >= target or decoded >= POSTER_MAX_DECODE:
+                break
+        return chosen.to_image().convert("RGB") if chosen is not None else None
