@@ -10,6 +10,7 @@ import pytest
 
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
+from pika_mcp.sandbox.preview import copy_preview
 from pika_mcp.settings import Settings
 
 TEST_KEY = "test-key-id:test-key-secret"
@@ -34,8 +35,10 @@ class Fal:
 
 
 @pytest.fixture
-async def fal(tmp_path: Path) -> AsyncIterator[Fal]:
-    sandbox = Sandbox(tmp_path / "fal-state", SandboxConfig(queue_seconds=0.3, run_seconds=0.3))
+async def fal(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Fal]:
+    """The sandbox; its video is the fixed preview unless the test is marked `render` (real renders take ~1 s)."""
+    renderer = None if request.node.get_closest_marker("render") else copy_preview
+    sandbox = Sandbox(tmp_path / "fal-state", SandboxConfig(queue_seconds=0.3, run_seconds=0.3), renderer=renderer)
     try:
         async with serve_sandbox(sandbox, host="127.0.0.1", port=0) as url:
             yield Fal(sandbox, url)

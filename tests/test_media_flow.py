@@ -16,7 +16,7 @@ from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import Fal
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.render]
 pytest.importorskip("av")
 
 ASSETS = Path(__file__).resolve().parent.parent / "pika_mcp" / "assets"
