@@ -48,6 +48,8 @@ class _Entry:
     attention_until: float = 0.0
     busy: bool = False
     streaming: bool = False
+    poll_next: bool = False
+    no_stream: bool = False
     seq: int = field(default=0)
 
 
@@ -120,6 +122,14 @@ class Tracker:
             if not entry.busy and entry.due - self._clock() > WATCHED_INTERVAL:
                 self._schedule(entry, WATCHED_INTERVAL)
 
+    def _streamable(self, entry: _Entry) -> bool:
+        return (
+            self._quick(entry)
+            and self.streams_ok
+            and not (entry.poll_next or entry.no_stream)
+            and self._stream_limit.available_tokens > 0
+        )
+
     def _quick(self, entry: _Entry) -> bool:
         return entry.watchers > 0 or entry.attention_until > self._clock()
 
@@ -153,7 +163,7 @@ class Tracker:
                     if entry is None or entry.seq != seq or entry.busy:
                         continue
                     entry.busy = True
-                    if self._quick(entry) and self.streams_ok and self._stream_limit.available_tokens > 0:
+                    if self._streamable(entry):
                         tg.start_soon(self._stream, entry)
                     else:
                         tg.start_soon(self._poll, entry)
@@ -164,6 +174,7 @@ class Tracker:
 
     async def _poll(self, entry: _Entry) -> None:
         job = entry.job
+        entry.poll_next = False
         try:
             async with self._limit:
                 self.requests += 1
@@ -190,12 +201,14 @@ class Tracker:
     async def _stream(self, entry: _Entry) -> None:
         """Follow fal's status stream while someone watches; fall back to polling when it ends or fails."""
         job = entry.job
+        events = 0
         try:
             async with self._stream_limit:
                 self.streams += 1
                 entry.streaming = True
                 async with aclosing(self._queue.stream(job.status_url or "")) as statuses:
                     async for status in statuses:
+                        events += 1
                         if status.state == "COMPLETED":
                             await self._complete(entry, status)
                             return
@@ -217,6 +230,10 @@ class Tracker:
         finally:
             entry.streaming = False
             entry.busy = False
+            # A stream that ended says nothing of what came after: poll next. One that gave no status
+            # at all (an answer that is not fal's event stream) is not tried again for this job.
+            entry.poll_next = True
+            entry.no_stream = entry.no_stream or events == 0
 
     def _retry_later(self, entry: _Entry) -> None:
         if entry.job.local_id in self._entries:

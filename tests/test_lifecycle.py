@@ -169,3 +169,14 @@ async def test_without_a_status_stream_a_waited_job_is_polled_to_the_end(setting
         job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "polled", "wait_seconds": 20}))
     assert job["status"] == "succeeded"
     assert fal.sandbox.counts["status"] >= 2
+
+
+async def test_a_status_stream_that_sends_no_events_falls_back_to_polling(settings: Settings, fal: Fal) -> None:
+    from pika_mcp.sandbox import Fault
+
+    # an answer that is not fal's event stream at all: 200 with an empty body, every time
+    fal.sandbox.config.faults.append(Fault(op="stream", kind="http", status=200, detail="", times=None))
+    async with Client(build_server(settings).mcp) as client:
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "no events", "wait_seconds": 20}))
+    assert job["status"] == "succeeded"
+    assert fal.sandbox.counts["stream"] == 1
