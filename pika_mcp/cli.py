@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pika_mcp import __version__
-from pika_mcp.errors import ConfigError, PikaError
+from pika_mcp.errors import ConfigError, PikaError, scrub, secret_parts
 from pika_mcp.settings import Settings
 
 log = logging.getLogger("pika_mcp")
@@ -45,10 +45,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class RedactingFormatter(logging.Formatter):
+    """Formats a record, then blanks out every secret: a line quoting fal's error or a traceback may hold one."""
+
+    def __init__(self, fmt: str, secrets: list[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record), self._secrets)  # type: ignore[no-any-return]
+
+
 def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secret_parts(settings.fal_key, *settings.tokens))
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(fmt)
     root.handlers[:] = [stderr]
@@ -62,7 +73,7 @@ def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = Fals
             root.addHandler(handler)
         except OSError as exc:
             log.warning("cannot write the log file in %s: %s", settings.home, exc)
-    noisy = ["httpx2", "httpx", "httpcore", "uvicorn.access", "mcp"]
+    noisy = ["httpx2", "httpx", "httpcore", "httpcore2", "uvicorn.access", "mcp"]
     if not http:  # the embedded sandbox's uvicorn lines mean nothing to a stdio or terminal user
         noisy.append("uvicorn.error")
     for name in noisy:

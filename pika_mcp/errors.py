@@ -88,3 +88,26 @@ class FalUnavailable(FalError):
 
 class SubmitOutcomeUnknown(FalError):
     """The submit reached the network but its answer was lost: fal may or may not have the job."""
+
+
+MIN_SECRET_CHARS = 8  # blanking out anything shorter would garble ordinary words (and it would be no secret)
+REDACTED = "[redacted]"
+
+
+def secret_parts(*secrets: str | None) -> list[str]:
+    """Each secret and, for a fal key (`id:secret`), each half; longest first so that none is half-blanked."""
+    parts = {p for s in secrets if s for p in (s, *s.split(":")) if len(p) >= MIN_SECRET_CHARS}
+    return sorted(parts, key=len, reverse=True)
+
+
+def scrub(value: Any, secrets: list[str]) -> Any:
+    """`value` (text or JSON) with every secret blanked out: fal may echo a credential back in an error."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, list):
+        return [scrub(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    return value

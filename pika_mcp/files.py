@@ -34,6 +34,8 @@ class FilePolicy:
             raise FileRefused(f"{ref!r} is a relative path; give an absolute path or a file:// URI.")
         try:
             real = raw.resolve(strict=True)
+        except ValueError:  # a NUL byte, or a character the file system cannot encode
+            raise FileRefused(f"{ref!r} is not a valid path: it holds a NUL or an unencodable character.") from None
         except (OSError, RuntimeError):
             raise FileRefused(f"{raw} does not exist or cannot be read.") from None
         if any(str(real) == r or str(real).startswith(r + os.sep) for r in SYSTEM_ROOTS if os.name != "nt"):

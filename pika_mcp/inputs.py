@@ -33,7 +33,12 @@ class Inputs:
     origin: str  # the storage the cache is valid for
 
     async def resolve(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
-        """The body with every local or data: media reference replaced by an uploaded URL."""
+        """The body with every local or data: media reference replaced by an uploaded URL; nothing uploaded if one is refused."""
+        for field, ref in _media_refs(body):  # refuse the whole call before any file leaves the machine
+            if ref.startswith("data:"):
+                _data_content(ref, field)
+            elif not ref.startswith(("https://", "http://")):
+                await self._check(ref)
         out = dict(body)
         for name in MEDIA_FIELDS:
             value = out.get(name)
@@ -52,13 +57,16 @@ class Inputs:
 
     async def upload(self, ref: str) -> dict[str, Any]:
         """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer."""
+        local = await self._check(ref)
+        digest = await anyio.to_thread.run_sync(_sha256, local.path)
+        return await self._cached_upload(local, digest)
+
+    async def _check(self, ref: str) -> LocalFile:
         if self.policy is None:
             raise FileRefused(
                 "Local files are not accepted on this server (HTTP without PIKA_MCP_ALLOWED_DIRS); pass an https URL."
             )
-        local = await anyio.to_thread.run_sync(self.policy.check, ref)
-        digest = await anyio.to_thread.run_sync(_sha256, local.path)
-        return await self._cached_upload(local, digest)
+        return await anyio.to_thread.run_sync(self.policy.check, ref)
 
     async def _cached_upload(self, local: LocalFile, digest: str) -> dict[str, Any]:
         if (known := self.ledger.upload(digest, self.origin)) is not None:
@@ -68,10 +76,7 @@ class Inputs:
         return {"url": url, "content_type": local.content_type, "file_size": local.size, "sha256": digest}
 
     async def _upload_data(self, uri: str, field: str) -> str:
-        data = decode_data_uri(uri, field)
-        content_type = sniff(data[:SNIFF_BYTES])
-        if content_type is None or not content_type.startswith(("image/", "video/")):
-            raise InputError(f"{field}: the data: URI is not an image or a video by its content.", field=field)
+        data, content_type = _data_content(uri, field)
         digest = hashlib.sha256(data).hexdigest()
         if (known := self.ledger.upload(digest, self.origin)) is not None:
             return str(known["url"])
@@ -79,6 +84,27 @@ class Inputs:
             path = Path(folder) / f"upload.{content_type.split('/')[1]}"
             path.write_bytes(data)
             return str((await self._cached_upload(LocalFile(path, content_type, len(data)), digest))["url"])
+
+
+def _media_refs(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, reference) for every media reference of a body, lists flattened as `name[i]`."""
+    refs: list[tuple[str, str]] = []
+    for name in MEDIA_FIELDS:
+        value = body.get(name)
+        if isinstance(value, str):
+            refs.append((name, value))
+        elif isinstance(value, list):
+            refs += [(f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str)]
+    return refs
+
+
+def _data_content(uri: str, field: str) -> tuple[bytes, str]:
+    """A data: URI's bytes and content type, or InputError unless it is an image or a video."""
+    data = decode_data_uri(uri, field)
+    content_type = sniff(data[:SNIFF_BYTES])
+    if content_type is None or not content_type.startswith(("image/", "video/")):
+        raise InputError(f"{field}: the data: URI is not an image or a video by its content.", field=field)
+    return data, content_type
 
 
 def decode_data_uri(uri: str, field: str) -> bytes:

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import httpx2
 
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
-from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, SubmitOutcomeUnknown
+from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
 from pika_mcp.ledger import TERMINAL, Job, Ledger
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
@@ -134,10 +135,11 @@ class JobService:
             return job
         try:
             facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
-        except (FalError, OSError) as exc:
+        except (FalError, OSError, httpx2.TransportError) as exc:
             log.warning("could not save the video of %s: %s", job.job_id, exc)
-            return job
-        return self.ledger.update(job, video={**job.video, **facts})
+            reason = str(exc) if isinstance(exc, PikaError) else f"{type(exc).__name__}: {exc}"
+            return self.ledger.update(job, video={**job.video, "save_error": reason[:300]})
+        return self.ledger.update(job, video={**job.video, **facts, "save_error": None})
 
     # -- the tools ------------------------------------------------------------------------------
 
@@ -235,7 +237,17 @@ class JobService:
         job = self.get(owner, job_id)
         if job.finished or not job.submitted:
             return job
-        outcome = await self.queue.cancel(job.cancel_url or "")
+        try:
+            outcome = await self.queue.cancel(job.cancel_url or "")
+        except FalError as exc:
+            raise type(exc)(
+                f"The job {job.job_id} was not cancelled: {exc} It is still {job.status} and fal may still charge for it; "
+                "call pika_cancel_job again to retry.",
+                status_code=exc.status_code,
+                request_id=exc.request_id,
+                error_type=exc.error_type,
+                detail=exc.detail,
+            ) from exc
         job = self.ledger.reload(job)
         if job.finished:
             return job

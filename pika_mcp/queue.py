@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx2
 
 from pika_mcp import __version__
-from pika_mcp.errors import FalError, FalRejected, FalUnavailable, SubmitOutcomeUnknown
+from pika_mcp.errors import FalError, FalRejected, FalUnavailable, SubmitOutcomeUnknown, scrub, secret_parts
 from pika_mcp.retry import RetryPolicy, with_retries
 
 FalState = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
@@ -18,6 +18,8 @@ CancelOutcome = Literal["OK", "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NO
 USER_AGENT = f"pika-mcp/{__version__}"
 # Only these transport errors prove the submit never left: anything later may have created a job.
 NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+# fal's status stream sends a comment every 15 s; a stream quiet for longer than this has hung.
+STREAM_IDLE_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,11 @@ class FalQueue:
             raise FalUnavailable(f"The status stream broke off ({type(exc).__name__}).") from exc
 
     async def _events(self, url: str, headers: dict[str, str], logs: bool) -> AsyncIterator[Status]:
-        async with self._http.stream("GET", url, params={"logs": "1" if logs else "0"}, headers=headers) as response:
+        timeout = self._http.timeout
+        idle = min(timeout.read or STREAM_IDLE_SECONDS, STREAM_IDLE_SECONDS)
+        timeout = httpx2.Timeout(timeout.connect, read=idle, write=timeout.write, pool=timeout.pool)
+        params = {"logs": "1" if logs else "0"}
+        async with self._http.stream("GET", url, params=params, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _error(response, "fal refused the status stream")
@@ -154,7 +160,10 @@ class FalQueue:
 
     async def cancel(self, cancel_url: str) -> CancelOutcome:
         """fal's answer decides, by the `status` in its body whatever the HTTP code."""
-        response = await with_retries(lambda: self._http.put(self.url(cancel_url), headers=self._headers), self._policy)
+        try:
+            response = await with_retries(lambda: self._http.put(self.url(cancel_url), headers=self._headers), self._policy)
+        except httpx2.TransportError as exc:
+            raise FalUnavailable(f"Could not reach fal ({type(exc).__name__}) after retrying.") from exc
         try:
             outcome = response.json().get("status")
         except (ValueError, AttributeError):
@@ -172,9 +181,18 @@ class FalQueue:
             raise FalUnavailable(f"Could not reach fal ({type(exc).__name__}) after retrying.") from exc
 
 
+def _credentials(response: httpx2.Response) -> list[str]:
+    """The credential the request carried (fal key or storage token): what an answer must never echo."""
+    try:
+        header = response.request.headers.get("authorization", "")
+    except RuntimeError:  # a response built without a request
+        return []
+    return secret_parts(header.partition(" ")[2])
+
+
 def _json(response: httpx2.Response) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = scrub(response.json(), _credentials(response))
     except ValueError as exc:
         raise FalError(f"fal answered {response.status_code} with a body that is not JSON.", status_code=response.status_code) from exc
     if not isinstance(data, dict):
@@ -184,11 +202,12 @@ def _json(response: httpx2.Response) -> dict[str, Any]:
 
 def _error(response: httpx2.Response, what: str) -> FalError:
     """Translate one fal error answer into the error tree, keeping fal's detail and error_type."""
+    secrets = _credentials(response)
     try:
-        body = response.json()
+        body = scrub(response.json(), secrets)
     except ValueError:
         body = None
-    detail = body.get("detail") if isinstance(body, dict) else (response.text[:500] or None)
+    detail = body.get("detail") if isinstance(body, dict) else (scrub(response.text[:500], secrets) or None)
     error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get("x-fal-error-type")
     summary = _summary(detail)
     kind = FalUnavailable if response.status_code >= 500 or response.status_code == 429 else FalRejected

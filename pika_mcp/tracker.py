@@ -223,7 +223,7 @@ class Tracker:
             self._schedule(entry, 0.0)
         except (FalError, OSError, ValueError) as exc:
             log.info("status stream of %s ended: %s; polling instead", job.job_id, exc)
-            self._retry_later(entry)
+            self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)  # a poll, which retries itself
         except Exception:
             log.exception("following %s crashed; retrying later", job.job_id)
             self._retry_later(entry)

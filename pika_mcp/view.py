@@ -23,6 +23,7 @@ class VideoView(BaseModel):
     height: int | None = None
     fps: float | None = None
     poster_path: str | None = None
+    save_error: str | None = Field(None, description="Why the video could not be saved locally; fal's url works until it expires.")
 
 
 class ErrorView(BaseModel):
