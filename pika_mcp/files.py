@@ -78,6 +78,8 @@ class FilePolicy:
 def _path_of(ref: str) -> Path:
     if ref.startswith("file://"):
         parsed = urlparse(ref)
+        if parsed.netloc not in ("", "localhost"):
+            raise FileRefused(f"{ref[:200]!r} names another host ({parsed.netloc[:100]!r}); only local files can be uploaded.")
         path = unquote(parsed.path)
         if os.name == "nt" and path.startswith("/") and len(path) > 2 and path[2] == ":":
             path = path[1:]

@@ -85,6 +85,7 @@ def case(name: str, make: Callable[[Path], str], says: str, *marks: pytest.MarkD
     return pytest.param(make, says, id=name, marks=marks)
 
 
+ANOTHER_HOST = "names another host"
 CASES = [
     case("dotdot", lambda t: f"{allowed(t)}/../outside/{secret(t).name}", OUTSIDE),
     case("dotdot-deep", lambda t: f"{allowed(t)}/a/../../outside/{secret(t).name}", "does not exist"),
@@ -118,7 +119,8 @@ CASES = [
     case("file-query", lambda t: f"file://{secret(t)}?{put(allowed(t) / 'x.png')}", OUTSIDE),
     case("file-fragment", lambda t: f"file:///proc/self/environ#{put(allowed(t) / 'x.png')}", SYSTEM, LINUX),
     case("file-no-slashes", lambda t: f"file:{put(allowed(t) / 'x.png')}", RELATIVE),
-    case("file-tilde", lambda t: "file://~/x.png", "does not exist"),
+    case("file-tilde", lambda t: "file://~/x.png", ANOTHER_HOST),
+    case("file-other-host", lambda t: f"file://fileserver{put(allowed(t) / 'x.png')}", ANOTHER_HOST),
 ]
 
 
