@@ -13,6 +13,9 @@ from pika_mcp.errors import InputError
 from pika_mcp.models import PikaInput
 from pika_mcp.settings import MAX_WAIT_SECONDS
 
+QUOTE_CHARS = 80  # the most of a caller's value or field name that a message quotes
+MAX_PROBLEMS = 10  # the most problems a refusal lists
+
 CALL_OPTIONS: dict[str, dict[str, Any]] = {
     "wait_seconds": {
         "type": "integer",
@@ -78,12 +81,12 @@ def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
     options = {name: args.pop(name) for name in list(args) if name in CALL_OPTIONS}
     wait = options.get("wait_seconds")
     if wait is not None and (type(wait) is not int or not 0 <= wait <= MAX_WAIT_SECONDS):
-        raise InputError(_lead(endpoint) + f"wait_seconds: must be a whole number from 0 to {MAX_WAIT_SECONDS} (got {wait!r}).", field="wait_seconds")
+        raise InputError(_lead(endpoint) + f"wait_seconds: must be a whole number from 0 to {MAX_WAIT_SECONDS} (got {quote(wait)}).", field="wait_seconds")
     force_new = options.get("force_new", False)
     if force_new is None:
         force_new = False
     if type(force_new) is not bool:
-        raise InputError(_lead(endpoint) + f"force_new: must be true or false (got {force_new!r}).", field="force_new")
+        raise InputError(_lead(endpoint) + f"force_new: must be true or false (got {quote(force_new)}).", field="force_new")
     try:
         request = endpoint.input_model.model_validate(args)
     except ValidationError as exc:
@@ -95,8 +98,9 @@ def explain(endpoint: Endpoint, exc: ValidationError) -> str:
     """One sentence per problem, naming the field and what is allowed."""
     allowed = sorted(endpoint.input_model.model_fields) + sorted(CALL_OPTIONS)
     lines = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "arguments"
+    errors = exc.errors(include_url=False)
+    for error in errors[:MAX_PROBLEMS]:
+        field = clip(".".join(str(part) for part in error["loc"]) or "arguments")
         if error["type"] == "extra_forbidden":
             lines.append(f"{field}: unknown argument. {endpoint.tool} accepts: {', '.join(allowed)}.")
         elif error["type"] == "missing":
@@ -104,10 +108,23 @@ def explain(endpoint: Endpoint, exc: ValidationError) -> str:
         elif not error["loc"]:
             lines.append(f"{_message(error)}.")
         else:
-            shown = repr(error.get("input"))
-            shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            lines.append(f"{field}: {_message(error)} (got {shown}).")
+            lines.append(f"{field}: {_message(error)} (got {quote(error.get('input'))}).")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"({len(errors) - MAX_PROBLEMS} more problems not shown.)")
     return _lead(endpoint) + " ".join(lines)
+
+
+def quote(value: Any) -> str:
+    """A caller's value as a message shows it: its repr, cut short; never raises (an int past 4300 digits has no repr)."""
+    try:
+        return clip(repr(value))
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+
+
+def clip(text: str) -> str:
+    """At most QUOTE_CHARS of a caller's text: a message never grows with the size of hostile input."""
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 3] + "..."
 
 
 def _lead(endpoint: Endpoint) -> str:

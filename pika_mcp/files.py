@@ -13,6 +13,7 @@ from pika_mcp.sniff import SNIFF_BYTES, sniff
 
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run")  # never files a person means to share
 MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: far past any Pika input
+SHOWN_CHARS = 120  # the most of a caller's path a refusal quotes
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,11 @@ class FilePolicy:
         """The file behind an absolute path or file:// URI, or FileRefused saying why not."""
         raw = _path_of(ref)
         if not raw.is_absolute():
-            raise FileRefused(f"{ref!r} is a relative path; give an absolute path or a file:// URI.")
+            raise FileRefused(f"{_shown(ref)} is a relative path; give an absolute path or a file:// URI.")
         try:
             real = raw.resolve(strict=True)
         except ValueError:  # a NUL byte, or a character the file system cannot encode
-            raise FileRefused(f"{ref!r} is not a valid path: it holds a NUL or an unencodable character.") from None
+            raise FileRefused(f"{_shown(ref)} is not a valid path: it holds a NUL or an unencodable character.") from None
         except (OSError, RuntimeError):
             raise FileRefused(f"{raw} does not exist or cannot be read.") from None
         if any(str(real) == r or str(real).startswith(r + os.sep) for r in SYSTEM_ROOTS if os.name != "nt"):
@@ -75,11 +76,16 @@ class FilePolicy:
             return None
 
 
+def _shown(ref: str) -> str:
+    """A caller's path as a refusal quotes it: never longer than a line, whatever it holds."""
+    return repr(ref[:SHOWN_CHARS]) + ("..." if len(ref) > SHOWN_CHARS else "")
+
+
 def _path_of(ref: str) -> Path:
     if ref.startswith("file://"):
         parsed = urlparse(ref)
         if parsed.netloc not in ("", "localhost"):
-            raise FileRefused(f"{ref[:200]!r} names another host ({parsed.netloc[:100]!r}); only local files can be uploaded.")
+            raise FileRefused(f"{_shown(ref)} names another host ({parsed.netloc[:100]!r}); only local files can be uploaded.")
         path = unquote(parsed.path)
         if os.name == "nt" and path.startswith("/") and len(path) > 2 and path[2] == ":":
             path = path[1:]

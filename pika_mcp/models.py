@@ -9,11 +9,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 MAX_PROMPT_CHARS = 2500  # fal answers 422 past this (TanStack/ai PR #396)
 MAX_FRAMES_SECONDS = 25  # Pikaframes: all transitions together
 MEDIA_FIELDS = ("image_url", "image_urls", "video_url")  # fields that take a MediaRef or a list of them
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: no longer local path exists, and refusals quote the path
 
 
 def _media_ref(value: str) -> str:
     """https URL, data: URI, file:// URI or absolute path; checked for form here, for content later."""
-    if value.startswith(("https://", "http://", "data:", "file://")):
+    if value.startswith(("https://", "http://", "data:")):
+        return value
+    if len(value) > MAX_PATH_CHARS:
+        raise ValueError(f"a local path or file:// URI is at most {MAX_PATH_CHARS} characters, got {len(value)}")
+    if value.startswith("file://"):
         return value
     if value.startswith("/") or (len(value) > 2 and value[1] == ":" and value[2] in "\\/") or value.startswith("\\\\"):
         return value

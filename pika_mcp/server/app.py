@@ -18,6 +18,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 from pika_mcp import __version__
+from pika_mcp.arguments import quote
 from pika_mcp.errors import ConfigError, InputError, PikaError
 from pika_mcp.ledger import Job
 from pika_mcp.retry import RetryPolicy
@@ -151,9 +152,9 @@ class PikaServer:
 
     def listing(self, status: str | None = None, limit: int = 20) -> JobList:
         if status is not None and status not in ("queued", "running", "succeeded", "failed", "cancelled"):
-            raise InputError(f"status must be one of queued, running, succeeded, failed, cancelled; got {status!r}.")
+            raise InputError(f"status must be one of queued, running, succeeded, failed, cancelled; got {quote(status)}.")
         if not 1 <= limit <= MAX_LIST:
-            raise InputError(f"limit must be from 1 to {MAX_LIST}, got {limit}.")
+            raise InputError(f"limit must be from 1 to {MAX_LIST}, got {quote(limit)}.")
         jobs, spent = self.runtime.service.list(owner_of(), status, limit)
         return JobList(jobs=[self.view(j) for j in jobs], spend_24h_usd=spent)
 

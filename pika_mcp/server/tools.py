@@ -12,10 +12,11 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from pika_mcp.arguments import input_schema
+from pika_mcp.arguments import MAX_PROBLEMS, clip, input_schema, quote
 from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
 from pika_mcp.errors import InputError, PikaError
+from pika_mcp.models import MAX_PATH_CHARS
 from pika_mcp.server.owner import owner_of
 from pika_mcp.settings import MAX_WAIT_SECONDS
 from pika_mcp.view import JobList, JobView, UploadView
@@ -79,7 +80,7 @@ def job_tools(server: PikaServer) -> list[Tool]:
             args = _args(arguments, {"job_id": str, "timeout_seconds": int})
             timeout = args.get("timeout_seconds", server.settings.wait_seconds)
             if not 0 <= timeout <= MAX_WAIT_SECONDS:
-                raise InputError(f"timeout_seconds must be from 0 to {MAX_WAIT_SECONDS}, got {timeout}.")
+                raise InputError(f"timeout_seconds must be from 0 to {MAX_WAIT_SECONDS}, got {quote(timeout)}.")
             owner = owner_of()
             job = service().get(owner, args["job_id"])
             job = await service().wait(owner, job.local_id, timeout, await server.progress(ctx, timeout))
@@ -111,6 +112,8 @@ def job_tools(server: PikaServer) -> list[Tool]:
             args = _args(arguments, {"path": str})
             if "path" not in args:
                 raise InputError("path is required: an absolute path or file:// URI of an image or video.")
+            if len(args["path"]) > MAX_PATH_CHARS:
+                raise InputError(f"path is {len(args['path'])} characters; a local path has at most {MAX_PATH_CHARS}.")
             answer = UploadView(**await server.runtime.inputs.upload(args["path"]))
         except PikaError as exc:
             return server.refusal(exc)
@@ -146,18 +149,28 @@ def _args(raw: dict[str, Any], spec: dict[str, type]) -> dict[str, Any]:
     """Check a job tool's few arguments: known names, right types."""
     unknown = sorted(set(raw) - set(spec))
     if unknown:
-        raise InputError(f"Unknown argument(s) {', '.join(unknown)}; this tool accepts {', '.join(spec)}.")
+        more = len(unknown) - MAX_PROBLEMS
+        shown = ", ".join(clip(name) for name in unknown[:MAX_PROBLEMS]) + (f" and {more} more" if more > 0 else "")
+        raise InputError(f"Unknown argument(s) {shown}; this tool accepts {', '.join(spec)}.")
     out = {}
     for name, kind in spec.items():
         value = raw.get(name)
         if value is None:
             continue
         if type(value) is not kind:
-            raise InputError(f"{name} must be {'a string' if kind is str else 'an integer'}, got {json.dumps(value)[:80]}.")
+            raise InputError(f"{name} must be {'a string' if kind is str else 'an integer'}, got {_as_json(value)}.")
         out[name] = value
     if "job_id" in spec and "job_id" not in out:
         raise InputError("job_id is required: pass the job_id a generation tool returned.")
     return out
+
+
+def _as_json(value: Any) -> str:
+    """A wrong value as the caller wrote it, cut short; one JSON cannot print (an int past 4300 digits) by its repr."""
+    try:
+        return clip(json.dumps(value))
+    except ValueError:
+        return quote(value)
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
