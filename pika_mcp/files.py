@@ -78,7 +78,8 @@ class FilePolicy:
 
 def _shown(ref: str) -> str:
     """A caller's path as a refusal quotes it: never longer than a line, whatever it holds."""
-    return repr(ref[:SHOWN_CHARS]) + ("..." if len(ref) > SHOWN_CHARS else "")
+    shown = repr(ref[:SHOWN_CHARS])  # repr may make each character up to 10 (a control byte, a backslash)
+    return shown if len(ref) <= SHOWN_CHARS and len(shown) <= 2 * SHOWN_CHARS else shown[: 2 * SHOWN_CHARS] + "..."
 
 
 def _path_of(ref: str) -> Path:

@@ -38,7 +38,10 @@ class Inputs:
             if ref.startswith("data:"):
                 _data_content(ref, field)
             elif not ref.startswith(("https://", "http://")):
-                await self._check(ref)
+                try:
+                    await self._check(ref)
+                except FileRefused as exc:
+                    raise FileRefused(f"{field}: {exc}", field=field) from None
         out = dict(body)
         for name in MEDIA_FIELDS:
             value = out.get(name)
