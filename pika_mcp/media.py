@@ -2,13 +2,20 @@
 
 Imports without the extra; then `available()` is False, and `probe` and `poster` return None, as they do for
 any file that is not a video. Neither ever raises on a bad file.
+
+`python -m pika_mcp.media PATH MAX_POSTER_BYTES` prints both as JSON: the server measures each video in such a
+child process, so that FFmpeg's decoders (and their ~40 MB) never live in the long-running server, and a decoder
+that crashes or hangs on a hostile file takes only the child with it.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,3 +124,14 @@ def _frame_at(path: Path, share: float) -> Image.Image | None:
             if target is None or frame.pts is None or frame.pts >= target or decoded >= POSTER_MAX_DECODE:
                 break
         return chosen.to_image().convert("RGB") if chosen is not None else None
+
+
+def measure(path: Path, max_poster_bytes: int) -> dict[str, object]:
+    """The facts and poster of one video as JSON-ready data: what `python -m pika_mcp.media` prints."""
+    info = probe(path)
+    jpeg = poster(path, max_poster_bytes)
+    return {"info": asdict(info) if info else None, "poster": base64.b64encode(jpeg).decode() if jpeg else None}
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2]))))

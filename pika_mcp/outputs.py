@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ CHUNK = 1 << 16
 POSTER_MAX_BYTES = 65_536  # a poster travels inside tool results; desktop clients reject results over 1 MB
 # Decoding holds whole frames: measure one finished video at a time, however many jobs finish together.
 MEASURE_AT_ONCE = 1
+MEASURE_SECONDS = 60.0  # a child still decoding after this is stuck on a hostile file: killed
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -54,9 +59,10 @@ class Outputs:
         path = self.output_dir / file_name(job)
         size = await self._download(url, path)
         facts: dict[str, Any] = {"local_path": str(path), "file_size": size}
-        info, poster = await anyio.to_thread.run_sync(_measure, path, limiter=self._measuring)
+        async with self._measuring:
+            info, poster = await measure(path)
         if info is not None:
-            facts |= {"duration_s": round(info.duration_s, 3), "width": info.width, "height": info.height, "fps": round(info.fps, 3)}
+            facts |= {key: info[key] for key in ("duration_s", "width", "height", "fps")}
         if poster is not None:
             self.poster_dir.mkdir(parents=True, exist_ok=True)
             poster_path = self.poster_dir / f"{job.local_id}.jpg"
@@ -87,9 +93,21 @@ class Outputs:
             temp.unlink(missing_ok=True)
 
 
-def _measure(path: Path) -> tuple[Any, bytes | None]:
+async def measure(path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
+    """Duration, size, frame rate and a poster, read by `python -m pika_mcp.media` in a child process.
+
+    A decoder that fails, crashes or hangs costs only the facts: the video stays saved.
+    """
+    command = [sys.executable, "-m", "pika_mcp.media", str(path), str(POSTER_MAX_BYTES)]
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window flashing up under a desktop client
     try:
-        from pika_mcp import media
-    except ImportError:  # pragma: no cover - media.py itself imports without the extra
+        with anyio.fail_after(MEASURE_SECONDS):
+            done = await anyio.run_process(command, check=False, creationflags=flags)
+        if done.returncode != 0:
+            raise ValueError(done.stderr.decode(errors="replace")[-500:] or f"exit status {done.returncode}")
+        answer = json.loads(done.stdout)
+        jpeg = base64.b64decode(answer["poster"]) if answer.get("poster") else None
+        return answer.get("info"), jpeg
+    except (OSError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+        log.warning("could not measure %s: %s", path.name, exc)
         return None, None
-    return media.probe(path), media.poster(path, max_bytes=POSTER_MAX_BYTES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,29 @@ def test_with_the_media_extra_it_says_so() -> None:
     pytest.importorskip("av")
     pytest.importorskip("PIL")
     assert media.available()
+
+
+@pytest.mark.anyio
+async def test_the_server_measures_in_a_child_process_that_gives_the_same_facts(rendered: Path, tmp_path: Path) -> None:
+    from pika_mcp.outputs import measure
+
+    info, jpeg = await measure(rendered)
+    assert info == {"duration_s": 2.0, "width": 720, "height": 1280, "fps": 24.0}
+    assert jpeg == media.poster(rendered)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 4096)
+    assert await measure(garbage) == (None, None)
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in child is a shell script")
+async def test_a_measuring_child_that_hangs_is_killed_and_costs_only_the_facts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pika_mcp import outputs
+
+    monkeypatch.setattr(outputs, "MEASURE_SECONDS", 0.5)
+    monkeypatch.setattr(outputs.sys, "executable", str(tmp_path / "hang.sh"))
+    (tmp_path / "hang.sh").write_text("#!/bin/sh\nexec sleep 30\n")
+    (tmp_path / "hang.sh").chmod(0o755)
+    started = time.monotonic()
+    assert await outputs.measure(PREVIEW) == (None, None)
+    assert time.monotonic() - started < 5
