@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from pika_mcp.catalog import BY_ID, usd
 from pika_mcp.ledger import Job
@@ -26,10 +26,19 @@ class VideoView(BaseModel):
     save_error: str | None = Field(None, description="Why the video could not be saved locally; fal's url works until it expires.")
 
 
+def _detail_items(value: Any) -> Any:
+    """fal's detail is text, an object, or a list of objects (a 422's `loc`/`msg`/`type`); anything else becomes text."""
+    if isinstance(value, list):
+        return [item if isinstance(item, dict | str) else str(item) for item in value]
+    return value if value is None or isinstance(value, dict | str) else str(value)
+
+
 class ErrorView(BaseModel):
     type: ErrorType
     message: str
-    detail: str | list[Any] | dict[str, Any] | None = Field(None, description="fal's own error detail, as fal sent it.")
+    detail: Annotated[str | list[dict[str, Any] | str] | dict[str, Any] | None, BeforeValidator(_detail_items)] = Field(
+        None, description="fal's own error detail, as fal sent it."
+    )
 
 
 class JobView(BaseModel):
