@@ -63,7 +63,7 @@ async def start(
             raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
         ledger = Ledger(settings.home / "jobs.sqlite3")
         stack.callback(ledger.close)
-        key = SANDBOX_KEY if settings.embedded_sandbox else settings.fal_key  # the real key only ever goes to fal
+        key = settings.fal_key if settings.backend == "fal" else SANDBOX_KEY  # the real key only ever goes to fal
         retry = retry or RetryPolicy()
         queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox, policy=retry)
         outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry)
