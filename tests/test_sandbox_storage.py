@@ -1,5 +1,6 @@
 """The sandbox speaks fal's storage protocol: token, single and multipart uploads, files served back."""
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -144,3 +145,24 @@ async def test_missing_files_and_paths_outside_the_store_answer_404(
     assert (await client.get("/files/nothing/here.png")).status_code == 404
     assert (await client.get("/files/%2e%2e/secret.txt")).status_code == 404
     assert (await client.get("/files/../sandbox.sqlite3")).status_code == 404
+
+
+async def test_a_wrong_etag_is_refused_and_a_completion_cut_short_by_a_crash_is_joined_on_restart(tmp_path: Path) -> None:
+    from pika_mcp.sandbox.files import JOIN_PLAN, FileStore
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        yield data
+
+    files = FileStore(tmp_path / "state")
+    parts = [os.urandom(3000), os.urandom(20)]
+    etags = [await files.write_part("up1", n, chunks(data)) for n, data in enumerate(parts, 1)]
+    with pytest.raises(ValueError, match="ETag"):
+        files.complete("up1", "files/tok/clip.mp4", [(1, etags[1]), (2, etags[1])])
+    # The plan a completion writes before its background join, as a process killed just then leaves it:
+    plan = {"relative": "files/tok/clip.mp4", "parts": [[1, etags[0]], [2, etags[1]]]}
+    (tmp_path / "state" / "parts" / "up1" / JOIN_PLAN).write_text(json.dumps(plan))
+
+    restarted = FileStore(tmp_path / "state")
+    restarted.close()
+    assert (tmp_path / "state" / "files" / "tok" / "clip.mp4").read_bytes() == b"".join(parts)
+    assert not (tmp_path / "state" / "parts" / "up1").exists()

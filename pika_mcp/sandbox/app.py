@@ -149,6 +149,7 @@ class Sandbox:
         """Stop, wait for running renders, and close the database."""
         self.stop()
         self._workers.shutdown(wait=True)
+        self.files.close()
         self.store.close()
 
     async def _schedule(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
-import hashlib
+import json
 import os
 import re
 import secrets
 import shutil
+import threading
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +20,8 @@ import anyio
 DEFAULT_NAME = "upload.bin"
 UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 FILES_PREFIX = "files/"
+JOIN_PLAN = "join.json"  # in a parts folder: the upload was completed; join these parts into that file
+JOIN_WAIT_SECONDS = 120.0
 
 
 def safe_name(name: str | None) -> str:
@@ -33,6 +37,19 @@ class FileStore:
         self.root = state_dir.resolve()
         (self.root / "files").mkdir(parents=True, exist_ok=True)
         (self.root / "parts").mkdir(exist_ok=True)
+        self._joining: dict[str, threading.Event] = {}  # relative path -> set once its parts are joined
+        self._joiners: list[threading.Thread] = []
+        for plan in (self.root / "parts").glob(f"*/{JOIN_PLAN}"):  # completed before a crash, never joined
+            try:
+                data = json.loads(plan.read_text())
+                self._join(plan.parent.name, data["relative"], [tuple(p) for p in data["parts"]])
+            except (OSError, ValueError, KeyError, TypeError):  # a plan or parts the crash left unusable
+                shutil.rmtree(plan.parent, ignore_errors=True)
+
+    def close(self) -> None:
+        """Wait for the joins still running."""
+        for thread in self._joiners:
+            thread.join()
 
     def new_path(self, name: str | None) -> str:
         return f"{FILES_PREFIX}{secrets.token_urlsafe(12)}/{safe_name(name)}"
@@ -60,8 +77,14 @@ class FileStore:
         path = unquote(urlsplit(url).path).lstrip("/")
         if not path.startswith(FILES_PREFIX):
             return None
+        self.wait_joined(path)
         target = self.disk(path)
         return target.read_bytes() if target is not None and target.is_file() else None
+
+    def wait_joined(self, relative: str, timeout: float = JOIN_WAIT_SECONDS) -> None:
+        """Block until a completed multipart upload at `relative` has been joined into its file."""
+        if (done := self._joining.get(relative)) is not None:
+            done.wait(timeout)
 
     # Multipart uploads: parts live in `parts/<upload_id>/<n>` until completed.
 
@@ -69,34 +92,63 @@ class FileStore:
         return self.root / "parts" / safe_name(upload_id)
 
     async def write_part(self, upload_id: str, number: int, chunks: AsyncIterator[bytes]) -> str:
-        """Store one part; returns its ETag (the quoted MD5 of its bytes, as S3 does)."""
+        """Store one part; returns its ETag, opaque to clients as S3's is (here a CRC-32 and the size: cheap to make)."""
         target = self._part_dir(upload_id) / str(number)
         target.parent.mkdir(parents=True, exist_ok=True)
-        await _write(target, chunks)
-        etag = await anyio.to_thread.run_sync(_md5, target)  # off the event loop, which keeps receiving other parts
-        target.with_suffix(".etag").write_text(etag)  # kept so that completing needs no second read
+        crc = 0
+
+        async def checked() -> AsyncIterator[bytes]:
+            nonlocal crc
+            async for chunk in chunks:
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+
+        size = await _write(target, checked())
+        etag = f"{crc:08x}{size:x}"
+        target.with_suffix(".etag").write_text(etag)
         return f'"{etag}"'
 
-    def assemble(self, upload_id: str, relative: str, parts: list[tuple[int, str]]) -> int:
-        """Join the named parts in order into the final file; raises ValueError on a bad part."""
+    def complete(self, upload_id: str, relative: str, parts: list[tuple[int, str]]) -> int:
+        """Check the named parts and return the file's size; the parts are joined in the background, as a store
+        completes a multipart upload without copying it while the client waits. Raises ValueError on a bad part."""
         folder = self._part_dir(upload_id)
+        size = 0
         for number, etag in parts:
             part = folder / str(number)
-            if not part.is_file():
+            if not part.is_file() or not part.with_suffix(".etag").is_file():
                 raise ValueError(f"Part {number} was never uploaded.")
-            known = part.with_suffix(".etag").read_text() if part.with_suffix(".etag").is_file() else _md5(part)
+            known = part.with_suffix(".etag").read_text()
             if etag.strip('"') != known:
                 raise ValueError(f"Part {number} has ETag {known}, not {etag}.")
-        target = self.disk(relative)
-        if target is None:
+            size += part.stat().st_size
+        if self.disk(relative) is None:
             raise ValueError(f"Refusing to write outside the files folder: {relative}.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
-            for number, _ in sorted(parts):
-                with open(folder / str(number), "rb") as part_file:
-                    _append(part_file, out)
-        shutil.rmtree(folder, ignore_errors=True)
-        return target.stat().st_size
+        (folder / JOIN_PLAN).write_text(json.dumps({"relative": relative, "parts": sorted(parts)}))
+        done = self._joining[relative] = threading.Event()
+        thread = threading.Thread(target=self._join, args=(upload_id, relative, parts, done), name="sandbox-join", daemon=True)
+        self._joiners.append(thread)
+        thread.start()
+        return size
+
+    def _join(self, upload_id: str, relative: str, parts: list[tuple[int, str]], done: threading.Event | None = None) -> None:
+        """Join the parts in order under a temporary name, rename it into place, then drop the parts."""
+        folder = self._part_dir(upload_id)
+        target = self.disk(relative)
+        try:
+            if target is None:
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+            with open(temporary, "wb") as out:
+                for number, _ in sorted(parts):
+                    with open(folder / str(number), "rb") as part_file:
+                        _append(part_file, out)
+            os.replace(temporary, target)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            if done is not None:
+                done.set()
+                self._joining.pop(relative, None)
 
 
 async def _write(target: Path, chunks: AsyncIterator[bytes]) -> int:
@@ -128,14 +180,6 @@ def _append(source: BinaryIO, out: BinaryIO) -> None:
             out.seek(start)
             source.seek(0)
     shutil.copyfileobj(source, out, 1 << 22)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _decode_data_uri(uri: str) -> bytes | None:

@@ -158,7 +158,7 @@ async def _complete(
     data = parse_json(await request.body())
     try:
         parts = [(int(p["partNumber"]), str(p["etag"])) for p in data["parts"]]
-        size = await anyio.to_thread.run_sync(sandbox.files.assemble, upload_id, found[0], parts)
+        size = await anyio.to_thread.run_sync(sandbox.files.complete, upload_id, found[0], parts)
     except (KeyError, TypeError, ValueError) as exc:
         detail = f"Cannot complete the upload: {exc}" if isinstance(exc, ValueError) else None
         body = detail or "Send {'parts': [{'partNumber': n, 'etag': etag}, …]}."
@@ -171,6 +171,7 @@ async def _complete(
 async def download(sandbox: Sandbox, request: Request) -> Response:
     """Serve a stored file, streamed, with its content type, Content-Length and Range support."""
     relative = f"files/{request.path_params['path']}"
+    await anyio.to_thread.run_sync(sandbox.files.wait_joined, relative)  # a multipart upload completed a moment ago
     target = sandbox.files.disk(relative)
     hidden = any(part.startswith(".") for part in relative.split("/"))
     if target is None or hidden or not target.is_file():
