@@ -76,6 +76,12 @@ async def _pika(url: str, work: Path, file: Path) -> tuple[float, float | None, 
     return seconds, (end.peak - start.rss if start and end else None), exact
 
 
+def _flush_disk() -> None:
+    """Untimed: write back what earlier uploads left in the page cache, so each upload starts alike."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
 async def _settled(url: str) -> None:
     """Untimed: wait until the sandbox has joined the parts (it answers for the file once it has), so that
     its disk work does not slow the next measurement, ours or the baseline's."""
@@ -98,6 +104,7 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
         for r in range(sizes.upload_repeats):
             vary(file, r + 1)  # new content each time, so pika-mcp's content-hash cache does not skip it
             for who in ("pika", "plain") if r % 2 == 0 else ("plain", "pika"):
+                await asyncio.to_thread(_flush_disk)
                 if who == "plain":
                     seconds, grew = await _plain(fal.url, file)
                     plain_speeds.append(size / MB / seconds)
