@@ -126,7 +126,7 @@ class FileStore:
         (folder / JOIN_PLAN).write_text(json.dumps({"relative": relative, "parts": sorted(parts)}))
         done = self._joining[relative] = threading.Event()
         thread = threading.Thread(target=self._join, args=(upload_id, relative, parts, done), name="sandbox-join", daemon=True)
-        self._joiners.append(thread)
+        self._joiners = [*(t for t in self._joiners if t.is_alive()), thread]
         thread.start()
         return size
 
