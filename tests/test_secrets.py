@@ -326,11 +326,12 @@ async def test_http_with_two_tokens_and_wrong_ones_leaks_no_secret(tmp_path: Pat
             seen["list"] = said(await bob.call_tool("pika_list_jobs", {}))
     finally:
         assert stop_server(served) == 0, served.log.read_text()
-    assert job["status"] == "succeeded" and theirs.structured_content["status"] == "failed"
-    assert not upload.is_error and spied.is_error
+    assert job["status"] == "succeeded" and theirs.structured_content["status"] == "failed", (job, theirs.structured_content)
+    assert not upload.is_error and spied.is_error, (upload.content, spied.content)
     written = files_under(home, tmp_path / "videos")
     assert "HTTP server stopped" in log_is_real(home)
-    assert any(p.name == "jobs.sqlite3" for p in written) and any(p.parent.name == "posters" for p in written)
+    names = sorted(str(p) for p in written)
+    assert any(p.name == "jobs.sqlite3" for p in written) and any(p.parent.name == "posters" for p in written), names
     assert any("sandbox" in p.relative_to(home).parts for p in written if p.is_relative_to(home))
     assert_no_leak(seen | {f"file {p}": data for p, data in written.items()} | {"server output": served.log.read_bytes()})
 
