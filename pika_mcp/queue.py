@@ -114,7 +114,7 @@ class FalQueue:
             raise SubmitOutcomeUnknown(f"fal's answer to the submit had no request id: {str(data)[:200]}") from exc
 
     async def status(self, status_url: str, *, logs: bool = False) -> Status:
-        response = await self._get(self.url(status_url), params={"logs": "1" if logs else "0"})
+        response = await self._retried("GET", self.url(status_url), params={"logs": "1" if logs else "0"})
         if response.status_code >= 400:
             raise _error(response, "fal refused the status request")
         return Status.parse(_json(response))
@@ -153,17 +153,14 @@ class FalQueue:
 
     async def result(self, response_url: str) -> dict[str, Any]:
         """The output of a COMPLETED request; a failed one raises FalError with fal's detail."""
-        response = await self._get(self.url(response_url))
+        response = await self._retried("GET", self.url(response_url))
         if response.status_code >= 400:
             raise _error(response, "fal reported the job as failed")
         return _json(response)
 
     async def cancel(self, cancel_url: str) -> CancelOutcome:
         """fal's answer decides, by the `status` in its body whatever the HTTP code."""
-        try:
-            response = await with_retries(lambda: self._http.put(self.url(cancel_url), headers=self._headers), self._policy)
-        except httpx2.TransportError as exc:
-            raise FalUnavailable(f"Could not reach fal ({type(exc).__name__}) after retrying.") from exc
+        response = await self._retried("PUT", self.url(cancel_url))
         try:
             outcome = response.json().get("status")
         except (ValueError, AttributeError):
@@ -174,9 +171,10 @@ class FalQueue:
             return "NOT_FOUND"
         raise _error(response, "fal did not accept the cancel request")
 
-    async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx2.Response:
+    async def _retried(self, method: str, url: str, params: dict[str, str] | None = None) -> httpx2.Response:
+        """Every call but submit: the retry table's tries; a transport error that outlasts them is FalUnavailable."""
         try:
-            return await with_retries(lambda: self._http.get(url, params=params, headers=self._headers), self._policy)
+            return await with_retries(lambda: self._http.request(method, url, params=params, headers=self._headers), self._policy)
         except httpx2.TransportError as exc:
             raise FalUnavailable(f"Could not reach fal ({type(exc).__name__}) after retrying.") from exc
 

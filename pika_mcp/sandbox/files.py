@@ -81,6 +81,10 @@ class FileStore:
         target = self.disk(path)
         return target.read_bytes() if target is not None and target.is_file() else None
 
+    def joining(self, relative: str) -> bool:
+        """True while the parts of a just-completed multipart upload at `relative` are being joined."""
+        return relative in self._joining
+
     def wait_joined(self, relative: str, timeout: float = JOIN_WAIT_SECONDS) -> None:
         """Block until a completed multipart upload at `relative` has been joined into its file."""
         if (done := self._joining.get(relative)) is not None:

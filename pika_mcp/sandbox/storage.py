@@ -171,7 +171,8 @@ async def _complete(
 async def download(sandbox: Sandbox, request: Request) -> Response:
     """Serve a stored file, streamed, with its content type, Content-Length and Range support."""
     relative = f"files/{request.path_params['path']}"
-    await anyio.to_thread.run_sync(sandbox.files.wait_joined, relative)  # a multipart upload completed a moment ago
+    if sandbox.files.joining(relative):  # a multipart upload completed a moment ago
+        await anyio.to_thread.run_sync(sandbox.files.wait_joined, relative)
     target = sandbox.files.disk(relative)
     hidden = any(part.startswith(".") for part in relative.split("/"))
     if target is None or hidden or not target.is_file():
