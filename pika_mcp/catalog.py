@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from pika_mcp import models as m
@@ -94,7 +95,7 @@ class Endpoint:
     price: PriceRule
     typical_seconds: int  # a usual queue + run time on fal
 
-    @property
+    @cached_property
     def tool(self) -> str:
         path = self.endpoint_id.removeprefix(ENDPOINT_PREFIX).replace(".", "")
         return "pika_" + re.sub(r"[^0-9A-Za-z]+", "_", path)

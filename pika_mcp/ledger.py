@@ -179,7 +179,7 @@ class Ledger:
         """Apply changes to one job; a status change is also written to its history."""
         now = time.time()
         new = replace(job, **changes, updated_at=now)
-        row = {k: v for k, v in _to_row(new).items() if k in changes or k == "updated_at"}
+        row = _to_row(new, (*changes, "updated_at"))
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ?", (*row.values(), job.local_id))
             if "status" in changes and changes["status"] != job.status or note:
@@ -190,7 +190,7 @@ class Ledger:
         """Move a live job to a final status, unless some other path (or process) settled it first."""
         now = time.time()
         new = replace(job, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
-        row = {k: v for k, v in _to_row(new).items() if k in changes or k in ("status", "updated_at")}
+        row = _to_row(new, (*changes, "status", "updated_at"))
         with self._tx() as db:
             cursor = db.execute(
                 f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ? AND status IN ('queued', 'running')",
@@ -329,9 +329,10 @@ class Ledger:
             )
 
 
-def _to_row(job: Job) -> dict[str, Any]:
+def _to_row(job: Job, names: tuple[str, ...] = _COLUMNS) -> dict[str, Any]:
+    """The job's columns as SQLite stores them (all of them, or only the named ones)."""
     row: dict[str, Any] = {}
-    for name in _COLUMNS:
+    for name in dict.fromkeys(names):
         value = getattr(job, name)
         if name in _JSON_COLUMNS:
             value = None if value is None else json.dumps(value, separators=(",", ":"))

@@ -190,12 +190,19 @@ def _credentials(response: httpx2.Response) -> list[str]:
 
 def _json(response: httpx2.Response) -> dict[str, Any]:
     try:
-        data = scrub(response.json(), _credentials(response))
+        data = response.json()
+        if _may_echo(response.content, secrets := _credentials(response)):
+            data = scrub(data, secrets)
     except ValueError as exc:
         raise FalError(f"fal answered {response.status_code} with a body that is not JSON.", status_code=response.status_code) from exc
     if not isinstance(data, dict):
         raise FalError(f"fal answered {response.status_code} with unexpected JSON.", status_code=response.status_code)
     return data
+
+
+def _may_echo(body: bytes, secrets: list[str]) -> bool:
+    """Whether a JSON body may hold a secret: it does if the raw bytes do, unless an escape hides one."""
+    return b"\\" in body or any(secret.encode() in body for secret in secrets)
 
 
 def _error(response: httpx2.Response, what: str) -> FalError:

@@ -149,8 +149,10 @@ class Tracker:
         self._seq += 1
         entry.seq = self._seq
         entry.due = self._clock() + delay
+        earliest = self._heap[0][0] if self._heap else float("inf")
         heapq.heappush(self._heap, (entry.due, entry.seq, entry.job.local_id))
-        self._wake.set()
+        if entry.due < earliest:  # otherwise the loop already wakes in time (and a submit need not wait for it)
+            self._wake.set()
 
     async def run(self) -> None:
         """Forever: sleep until the next job is due (or a new one arrives), then poll the due ones."""

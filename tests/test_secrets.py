@@ -65,7 +65,14 @@ def leaks(data: bytes | str) -> list[str]:
 
 
 def files_under(*roots: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for root in roots for path in sorted(root.rglob("*")) if path.is_file()}
+    found = {}
+    for path in sorted(p for root in roots for p in root.rglob("*")):
+        try:
+            if path.is_file():
+                found[path] = path.read_bytes()
+        except FileNotFoundError:  # removed between listing and reading (a temporary file): nothing left at rest
+            continue
+    return found
 
 
 def assert_no_leak(seen: dict[str, bytes | str]) -> None:

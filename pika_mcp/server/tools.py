@@ -12,7 +12,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from pika_mcp.arguments import MAX_PROBLEMS, clip, input_schema, quote
+from pika_mcp.arguments import MAX_PROBLEMS, clip, input_schema, lean, quote
 from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
 from pika_mcp.errors import InputError, PikaError
@@ -179,8 +179,9 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 @functools.cache
 def _metadata(output: type[BaseModel]) -> FuncMetadata:
-    """Built once per output model: each build derives the output schema, ~2 ms on the start path."""
-    return FuncMetadata(arg_model=_RawArguments, output_model=output)
+    """Built once per output model, with the output schema lean (see arguments.lean)."""
+    schema = lean(output.model_json_schema(mode="serialization"), output=True)
+    return FuncMetadata(arg_model=_RawArguments, output_model=output, output_schema=schema)
 
 
 def _tool(
