@@ -80,3 +80,53 @@ async def test_pika_mcp_tools_filter_exposes_only_matching_tools(settings: Setti
     async with Client(build_server(narrowed).mcp) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == {n for n in GENERATION_TOOLS if n.startswith("pika_v22_")} | {"pika_wait_for_job"}
+
+
+def _valid(schema: dict[str, object], instance: object) -> bool:
+    from jsonschema.validators import validator_for
+
+    return validator_for(schema)(schema).is_valid(instance)
+
+
+QUEUED = {
+    "job_id": "r1", "tool": "pika_v22_text_to_video", "endpoint_id": "fal-ai/pika/v2.2/text-to-video", "status": "queued",
+    "queue_position": 3, "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:01.000Z",
+    "estimated_cost_usd": 0.2, "cost_is_estimate": False, "backend": "fal", "deduplicated": False, "video": None,
+    "error": None, "poster_uri": None, "note": None,
+}  # fmt: skip
+VIDEO = {"url": "https://v3.fal.media/files/a.mp4", "content_type": "video/mp4", "file_size": 10, "local_path": "/v/a.mp4",
+         "duration_s": 5.0, "width": 1280, "height": 720, "fps": 24.0, "poster_path": None, "save_error": None}  # fmt: skip
+VIEWS = [
+    QUEUED,
+    QUEUED | {"status": "succeeded", "queue_position": None, "video": VIDEO},
+    QUEUED | {"status": "succeeded", "video": VIDEO | {"url": None, "save_error": "disk full"}},
+    QUEUED | {"status": "failed", "error": {"type": "provider_error", "message": "m", "detail": "text"}},
+    QUEUED | {"status": "failed", "error": {"type": "invalid_input", "message": "m", "detail": [{"loc": ["body"]}, "x"]}},
+    QUEUED | {"status": "failed", "error": {"type": "content_policy", "message": "m", "detail": {"k": 1}}},
+    # each of these is wrong in one way
+    QUEUED | {"status": "done"},
+    QUEUED | {"queue_position": "3"},
+    QUEUED | {"video": VIDEO | {"width": "wide"}},
+    QUEUED | {"video": {"content_type": "video/mp4"}},
+    QUEUED | {"error": {"type": "provider_error", "message": "m", "detail": 7}},
+    QUEUED | {"error": {"type": "provider_error", "message": "m", "detail": [7]}},
+    QUEUED | {"error": {"type": "oops", "message": "m"}},
+    QUEUED | {"video": []},
+    {k: v for k, v in QUEUED.items() if k != "status"},
+]
+
+
+def test_output_schemas_are_lean_and_accept_exactly_what_the_models_do() -> None:
+    """Published output schemas fold `anyOf` into type lists and inline `$ref`s (each result is checked against
+    them by the client, twice as fast this way) without accepting or refusing anything Pydantic's would not."""
+    from pika_mcp.server.tools import _metadata
+    from pika_mcp.view import JobList, JobView
+
+    lean, full = _metadata(JobView).output_schema, JobView.model_json_schema(mode="serialization")
+    assert lean is not None and "$ref" not in json.dumps(lean) and "anyOf" not in json.dumps(lean) and "title" not in lean
+    outcomes = [(_valid(lean, view), _valid(full, view)) for view in VIEWS]
+    assert [a for a, _ in outcomes] == [b for _, b in outcomes]
+    assert [a for a, _ in outcomes] == [True] * 6 + [False] * 9  # the samples do test both ways
+    listing = _metadata(JobList).output_schema
+    assert listing is not None
+    assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0})
