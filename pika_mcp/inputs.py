@@ -23,6 +23,9 @@ from pika_mcp.storage import FalStorage
 
 MAX_DATA_URI_BYTES = 50 * 1024 * 1024  # decoded; larger inputs should be files
 HASH_CHUNK = 1 << 20
+# Files up to this size are hashed before anything is sent, so a cached one costs no request at all;
+# larger ones are hashed while they upload, which saves a whole pass over the file on every new upload.
+HASH_FIRST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -61,8 +64,41 @@ class Inputs:
     async def upload(self, ref: str) -> dict[str, Any]:
         """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer."""
         local = await self._check(ref)
+        if local.size > HASH_FIRST_BYTES:
+            return await self._upload_while_hashing(local)
         digest = await anyio.to_thread.run_sync(_sha256, local.path)
         return await self._cached_upload(local, digest)
+
+    async def _upload_while_hashing(self, local: LocalFile) -> dict[str, Any]:
+        """Upload and hash at once; if the hash shows the content was uploaded before, stop and answer that.
+
+        Hashing takes a fraction of a second where uploading takes far longer, so a stopped upload has sent
+        little (fal keeps no file from a multipart upload that was never completed).
+        """
+        done: dict[str, Any] = {}
+
+        async def send(scope: anyio.CancelScope) -> None:
+            with scope:
+                try:
+                    done["url"] = await self.storage.upload(local.path, local.content_type, local.size)
+                except Exception as exc:  # raised below as itself, not inside a task group's exception group
+                    done["error"] = exc
+
+        sending = anyio.CancelScope()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send, sending)
+            try:
+                done["sha256"] = await anyio.to_thread.run_sync(_sha256, local.path)
+                done["known"] = self.ledger.upload(done["sha256"], self.origin)
+            except Exception as exc:
+                done["error"] = exc
+            if done.get("known") is not None or "error" in done:
+                sending.cancel()
+        if done.get("known") is not None:
+            return dict(done["known"])
+        if "error" in done:
+            raise done["error"]
+        return self._remember(local, done["sha256"], done["url"])
 
     async def _check(self, ref: str) -> LocalFile:
         if self.policy is None:
@@ -75,6 +111,9 @@ class Inputs:
         if (known := self.ledger.upload(digest, self.origin)) is not None:
             return known
         url = await self.storage.upload(local.path, local.content_type, local.size)
+        return self._remember(local, digest, url)
+
+    def _remember(self, local: LocalFile, digest: str, url: str) -> dict[str, Any]:
         self.ledger.add_upload(digest, self.origin, url, local.content_type, local.size)
         return {"url": url, "content_type": local.content_type, "file_size": local.size, "sha256": digest}
 
