@@ -21,5 +21,5 @@ class Sizes:
     render_repeats: int
 
 
-FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 3, 3)
+FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 5, 3)
 QUICK = Sizes("quick", 2, 2, 8, 1, 50, 6.0, 4, 1.0, 4 * 2**20, 1, 1)

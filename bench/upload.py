@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -76,8 +77,12 @@ async def _pika(url: str, work: Path, file: Path) -> tuple[float, float | None, 
     return seconds, (end.peak - start.rss if start and end else None), exact
 
 
-def _flush_disk() -> None:
-    """Untimed: write back what earlier uploads left in the page cache, so each upload starts alike."""
+def _flush_disk(state_dir: Path) -> None:
+    """Untimed, before each upload: delete what earlier uploads stored and write back what they left in the
+    page cache, so that each upload starts alike. On a virtual machine, memory the guest has not used lately
+    may have gone back to the host and is slow to write into the first time; freeing the last upload's pages
+    hands the next one warm memory, whoever uploads."""
+    shutil.rmtree(state_dir / "files", ignore_errors=True)
     if hasattr(os, "sync"):
         os.sync()
 
@@ -101,10 +106,13 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
     plain_growth: list[float] = []
     exact = True
     async with running_fal(work / "fal") as fal:
-        for r in range(sizes.upload_repeats):
-            vary(file, r + 1)  # new content each time, so pika-mcp's content-hash cache does not skip it
+        for r in range(-1, sizes.upload_repeats):  # round -1 warms both up and is not counted
+            vary(file, r + 2)  # new content each time, so pika-mcp's content-hash cache does not skip it
             for who in ("pika", "plain") if r % 2 == 0 else ("plain", "pika"):
-                await asyncio.to_thread(_flush_disk)
+                await asyncio.to_thread(_flush_disk, work / "fal")
+                if r < 0:
+                    await (_plain(fal.url, file) if who == "plain" else _pika(fal.url, work / "pika", file))
+                    continue
                 if who == "plain":
                     seconds, grew = await _plain(fal.url, file)
                     plain_speeds.append(size / MB / seconds)
