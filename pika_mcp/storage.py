@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ PARALLEL_PARTS = 4  # fal-client sends up to 10 at once; 4 fills a home uplink w
 READ_CHUNK = 1 << 20  # stream single uploads from disk 1 MiB at a time
 TOKEN_MARGIN = 60.0  # renew the CDN token a minute before fal says it expires
 STORAGE_TYPE = "fal-cdn-v3"
+# Answers to starting a multipart upload that mean "no such route here": send the file in one request instead.
+NO_MULTIPART_STATUSES = frozenset({404, 405, 501})
+
+log = logging.getLogger(__name__)
+
+
+class _NoMultipart(Exception):
+    """The storage answered that it has no multipart route: nothing was sent yet, so a single upload can follow."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class FalStorage:
         self._key_headers = {"Authorization": f"Key {key}", "User-Agent": USER_AGENT}
         self._policy = policy or RetryPolicy()
         self._token: _Token | None = None
+        self._multipart_ok = True  # until the storage answers that it has no multipart route
         self._lock = anyio.Lock()
 
     async def _cdn_token(self) -> _Token:
@@ -64,9 +74,15 @@ class FalStorage:
         """Upload a file streamed from disk; returns its public URL."""
         token = await self._cdn_token()
         headers = {"Authorization": token.header, "Content-Type": content_type, "X-Fal-File-Name": path.name, "User-Agent": USER_AGENT}
-        if size > MULTIPART_THRESHOLD:
-            return await self._multipart(path, token, headers)
+        if size > MULTIPART_THRESHOLD and self._multipart_ok:
+            try:
+                return await self._multipart(path, token, headers)
+            except _NoMultipart as exc:
+                log.info("fal's storage at %s has no multipart uploads (HTTP %s); sending files whole", token.base_url, exc)
+                self._multipart_ok = False
+        return await self._single(path, token, headers, size)
 
+    async def _single(self, path: Path, token: _Token, headers: dict[str, str], size: int) -> str:
         async def send() -> httpx2.Response:
             return await self._http.post(f"{token.base_url}/files/upload", content=_chunks(path), headers=headers | {"Content-Length": str(size)})
 
@@ -77,6 +93,8 @@ class FalStorage:
 
     async def _multipart(self, path: Path, token: _Token, headers: dict[str, str]) -> str:
         response = await self._send(lambda: self._http.post(f"{token.base_url}/files/upload/multipart", headers=headers))
+        if response.status_code in NO_MULTIPART_STATUSES:
+            raise _NoMultipart(response.status_code)
         if response.status_code >= 400:
             raise _error(response, "fal refused to start a multipart upload")
         started = _json(response)

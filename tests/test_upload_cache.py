@@ -76,3 +76,17 @@ async def test_a_large_upload_that_fal_refuses_is_a_clear_error(settings: Settin
     assert refused.is_error and "403" in text and "upload" in text and "group" not in text.lower(), text
     assert not again.is_error and again.structured_content["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     assert os.path.getsize(stored(fal, again.structured_content["url"])) == big.stat().st_size
+
+
+async def test_a_storage_without_multipart_gets_the_large_file_whole(settings: Settings, fal: Fal) -> None:
+    """A fal-compatible storage that answers 404 to starting a multipart upload: the file goes in one request."""
+    from pika_mcp.storage import MULTIPART_THRESHOLD
+
+    big = video_file(Path(settings.allowed_dirs[0]) / "big.mp4", MULTIPART_THRESHOLD + 2**20, b"whole")  # type: ignore[index]
+    fal.sandbox.config.faults.append(Fault(op="upload", status=404, times=1, detail="Not Found"))
+    async with Client(build_server(settings).mcp) as client:
+        answer = await client.call_tool("pika_upload_file", {"path": str(big)})
+    assert not answer.is_error, answer.content
+    uploads = [(r.method, r.path) for r in fal.sent("upload")]
+    assert uploads == [("POST", "/files/upload/multipart"), ("POST", "/files/upload")], uploads
+    assert stored(fal, answer.structured_content["url"]).read_bytes() == big.read_bytes()
