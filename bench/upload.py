@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp import Client
@@ -21,6 +22,7 @@ from bench import proc
 from bench.fal import ROOT, bench_env, running_fal
 from bench.launch import KEY, pika_params
 from bench.report import Goal, Report, Row
+from bench.sink import running_sink
 from bench.sizes import Sizes
 from bench.stats import summarize
 
@@ -59,7 +61,7 @@ async def _plain(url: str, file: Path) -> tuple[float, float]:
     return answer["seconds"], answer["growth"]
 
 
-async def _pika(url: str, work: Path, file: Path) -> tuple[float, float | None, bool]:
+async def _pika(url: str, work: Path, file: Path, *, settle: bool = True) -> tuple[float, float | None, bool]:
     """pika_upload_file in a fresh server (so earlier uploads' freed pages don't hide growth)."""
     before = set(proc.children(os.getpid(), "pika_mcp"))
     async with Client(pika_params(work, url)) as pika:
@@ -73,7 +75,8 @@ async def _pika(url: str, work: Path, file: Path) -> tuple[float, float | None, 
         end = proc.memory(pid)
     if result.is_error:
         raise RuntimeError(f"pika_upload_file failed: {result.content}")
-    await _settled(result.structured_content["url"])
+    if settle:
+        await _settled(result.structured_content["url"])
     return seconds, (end.peak - start.rss if start and end else None), exact
 
 
@@ -96,44 +99,59 @@ async def _settled(url: str) -> None:
         (await http.get(url, headers={"Range": "bytes=0-0"})).raise_for_status()
 
 
-async def measure(report: Report, sizes: Sizes, work: Path) -> None:
-    size = sizes.upload_bytes
-    file = work / "pika" / "allowed" / "clip.mp4"
-    await asyncio.to_thread(make_file, file, size)
-    speeds: list[float] = []
-    plain_speeds: list[float] = []
-    growth: list[float] = []
-    plain_growth: list[float] = []
-    exact = True
-    async with running_fal(work / "fal") as fal:
-        for r in range(-1, sizes.upload_repeats):  # round -1 warms both up and is not counted
-            vary(file, r + 2)  # new content each time, so pika-mcp's content-hash cache does not skip it
-            for who in ("pika", "plain") if r % 2 == 0 else ("plain", "pika"):
-                await asyncio.to_thread(_flush_disk, work / "fal")
-                if r < 0:
-                    await (_plain(fal.url, file) if who == "plain" else _pika(fal.url, work / "pika", file))
-                    continue
-                if who == "plain":
-                    seconds, grew = await _plain(fal.url, file)
-                    plain_speeds.append(size / MB / seconds)
-                    plain_growth.append(grew / MB)
-                    continue
-                seconds, grown, reset = await _pika(fal.url, work / "pika", file)
-                exact = exact and reset
-                speeds.append(size / MB / seconds)
+@dataclass
+class _Samples:
+    speeds: list[float] = field(default_factory=list)
+    plain_speeds: list[float] = field(default_factory=list)
+    growth: list[float] = field(default_factory=list)
+    plain_growth: list[float] = field(default_factory=list)
+    exact: bool = True
+
+
+async def _rounds(url: str, sizes: Sizes, work: Path, file: Path, state_dir: Path | None) -> _Samples:
+    """pika-mcp and the baseline upload the file in turn, after an uncounted warm-up round."""
+    size, out = file.stat().st_size, _Samples()
+    for r in range(-1, sizes.upload_repeats):  # round -1 warms both up and is not counted
+        vary(file, r + 2)  # new content each time, so pika-mcp's content-hash cache does not skip it
+        for who in ("pika", "plain") if r % 2 == 0 else ("plain", "pika"):
+            if state_dir is not None:
+                await asyncio.to_thread(_flush_disk, state_dir)
+            if r < 0:
+                await (_plain(url, file) if who == "plain" else _pika(url, work / "pika", file, settle=state_dir is not None))
+            elif who == "plain":
+                seconds, grew = await _plain(url, file)
+                out.plain_speeds.append(size / MB / seconds)
+                out.plain_growth.append(grew / MB)
+            else:
+                seconds, grown, reset = await _pika(url, work / "pika", file, settle=state_dir is not None)
+                out.exact = out.exact and reset
+                out.speeds.append(size / MB / seconds)
                 if grown is not None:
-                    growth.append(grown / MB)
-    label = f"{size / MB:.0f} MB"
-    if growth:
-        g, pg = summarize(growth), summarize(plain_growth)
+                    out.growth.append(grown / MB)
+    return out
+
+
+async def measure(report: Report, sizes: Sizes, work: Path) -> None:
+    file = work / "pika" / "allowed" / "clip.mp4"
+    await asyncio.to_thread(make_file, file, sizes.upload_bytes)
+    async with running_fal(work / "fal") as fal:
+        at_sandbox = await _rounds(fal.url, sizes, work, file, work / "fal")
+    async with running_sink() as sink:
+        at_sink = await _rounds(sink, sizes, work, file, None)
+    label = f"{sizes.upload_bytes / MB:.0f} MB"
+    if at_sandbox.growth:
+        g, pg = summarize(at_sandbox.growth), summarize(at_sandbox.plain_growth)
         report.add(Row(NAME, f"peak memory growth, {label}", g.median, "MB", pg.median, MEMORY_GOAL, g, pg))
     else:
         report.note(NAME, proc.NOTE)
-    s, ps = summarize(speeds), summarize(plain_speeds)
+    s, ps = summarize(at_sandbox.speeds), summarize(at_sandbox.plain_speeds)
     report.add(Row(NAME, f"throughput, {label}", s.median, "MB/s", ps.median, SPEED_GOAL, s, ps))
+    s, ps = summarize(at_sink.speeds), summarize(at_sink.plain_speeds)
+    report.add(Row(NAME, f"throughput, {label}, minimal server", s.median, "MB/s", ps.median, None, s, ps))
     report.note(NAME, "pika-mcp: the pika_upload_file tool over stdio (policy check, sha256, upload), memory of the server process")
     report.note(NAME, "baseline: httpx2 streaming POST of 1 MiB chunks in its own process, memory of that process")
-    if not exact:
+    report.note(NAME, "minimal server: bench.sink, which reads and drops each body (what the uploaders do when the server is no bottleneck)")
+    if not (at_sandbox.exact and at_sink.exact):
         report.note(NAME, "could not reset VmHWM: growth is measured from the process's earlier peak")
 
 
