@@ -179,9 +179,12 @@ def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 @functools.cache
 def _metadata(output: type[BaseModel]) -> FuncMetadata:
-    """Built once per output model, with the output schema lean (see arguments.lean)."""
+    """Built once per output model, with the output schema lean (see arguments.lean).
+
+    No `output_model`: the SDK would validate every result against it again, and each result is already
+    a dump of that model (the client checks it against the schema besides)."""
     schema = lean(output.model_json_schema(mode="serialization"), output=True)
-    return FuncMetadata(arg_model=_RawArguments, output_model=output, output_schema=schema)
+    return FuncMetadata(arg_model=_RawArguments, output_schema=schema)
 
 
 def _tool(
