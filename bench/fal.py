@@ -55,24 +55,36 @@ class Fal:
 
 @asynccontextmanager
 async def running_fal(state_dir: Path) -> AsyncIterator[Fal]:
+    async with serving("bench.fal", str(state_dir)) as (url, pid), httpx2.AsyncClient(timeout=60.0) as http:
+        yield Fal(url, http, pid)
+
+
+@asynccontextmanager
+async def serving(module: str, *args: str) -> AsyncIterator[tuple[str, int]]:
+    """`python -m module args` in its own process: yields the base URL it prints and its pid; closing its
+    stdin stops it."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fal", str(state_dir),
+        sys.executable, "-m", module, *args,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, env=bench_env(),
     )  # fmt: skip
     assert process.stdout is not None and process.stdin is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
         if not line:
-            raise RuntimeError("the sandbox process exited before printing its URL")
-        async with httpx2.AsyncClient(timeout=60.0) as http:
-            yield Fal(line.decode().strip(), http, process.pid)
+            raise RuntimeError(f"{module} exited before printing its URL")
+        yield line.decode().strip(), process.pid
     finally:
         process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 15.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop(process, 15.0)
+
+
+async def stop(process: asyncio.subprocess.Process, grace: float) -> None:
+    """Wait for a process told to stop; kill it after `grace` seconds."""
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 def _listen() -> socket.socket:

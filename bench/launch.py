@@ -12,7 +12,7 @@ from typing import Any
 
 from mcp import StdioServerParameters
 
-from bench.fal import ROOT
+from bench.fal import ROOT, stop
 
 KEY = "bench-key-id:bench-key-secret"
 ENDPOINT = "fal-ai/pika/v2.2/text-to-video"
@@ -94,8 +94,4 @@ async def first_tools_list(command: list[str], env: dict[str, str]) -> tuple[flo
                 return time.perf_counter() - started, raw.rstrip(b"\n")
     finally:
         process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop(process, 10.0)

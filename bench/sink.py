@@ -81,18 +81,7 @@ if __name__ == "__main__":
 @asynccontextmanager
 async def running_sink() -> AsyncIterator[str]:
     """The sink in its own process (so its work is not counted as anyone's); yields its base URL."""
-    from bench.fal import ROOT, START_TIMEOUT, bench_env
+    from bench.fal import serving
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.sink", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, env=bench_env()
-    )
-    assert process.stdout is not None and process.stdin is not None
-    try:
-        yield (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode().strip()
-    finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 15.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    async with serving("bench.sink") as (url, _):
+        yield url
