@@ -68,7 +68,7 @@ async def test_when_the_hosting_process_ends_the_other_takes_over_the_sandbox(tm
 
     async def host() -> None:
         async with Client(params(home, tmp_path)) as client:
-            await client.list_tools()
+            await client.call_tool("pika_list_jobs", {})  # answered once the runtime, and the sandbox it hosts, is up
             host_up.set()
             await host_leave.wait()
 
