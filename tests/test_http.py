@@ -53,7 +53,10 @@ class Served:
 
 @asynccontextmanager
 async def person(url: str, token: str, mode: str = "auto") -> AsyncIterator[Client]:
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+    # The SDK's own client timeouts: a call's response stream stays open between progress notifications
+    # (every 5 s), so httpx2's default 5 s read timeout would cut it under load.
+    timeout = httpx2.Timeout(30.0, read=300.0)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
             yield client
 
