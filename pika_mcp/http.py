@@ -121,8 +121,11 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
 
     @server.mcp.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "name": "pika-mcp", "version": __version__, "backend": settings.backend,
-                             "stateless": stateless})  # fmt: skip
+        """200 once tool calls can be served; 503 while starting (the embedded sandbox, say) or after a failed start."""
+        state = server.state
+        return JSONResponse({"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
+                             "backend": settings.backend, "stateless": stateless},
+                            status_code=200 if state == "ready" else 503)  # fmt: skip
 
     return server.mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,

@@ -71,7 +71,7 @@ def start_server(tmp: Path, *flags: str, **env: str) -> Served:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
-    while True:  # readiness poll: /healthz answers once the lifespan (ledger, sandbox) is up
+    while True:  # readiness poll: /healthz answers 200 once the runtime (ledger, sandbox) is up
         assert proc.poll() is None, log.read_text()
         try:
             if httpx2.get(base + "/healthz", timeout=1.0).status_code == 200:
@@ -230,3 +230,56 @@ def test_allowed_hosts_extend_the_host_and_origin_checks() -> None:
     assert {"127.0.0.1:*", "localhost:*", "video.example.com", "video.example.com:*", "proxy.example.org:8443"} <= set(security.allowed_hosts)
     assert {"https://video.example.com", "https://proxy.example.org:8443", "http://localhost:*"} <= set(security.allowed_origins)
     assert not any("0.0.0.0" in h for h in security.allowed_hosts)
+
+
+@pytest.mark.anyio
+async def test_the_server_state_is_starting_until_its_runtime_is_up(settings: Settings) -> None:
+    """What /healthz reports: `starting` while the runtime (ledger, embedded sandbox) comes up, then `ready`."""
+    from contextlib import asynccontextmanager
+
+    import anyio
+
+    from pika_mcp import runtime
+    from pika_mcp.server import build_server
+
+    go = anyio.Event()
+
+    @asynccontextmanager
+    async def slow_start() -> AsyncIterator[runtime.Runtime]:
+        await go.wait()
+        async with runtime.start(settings) as started:
+            yield started
+
+    server = build_server(settings, slow_start)
+    async with Client(server.mcp) as client:
+        assert len((await client.list_tools()).tools) >= 16  # the tools are listed while the runtime starts
+        assert server.state == "starting"
+        go.set()
+        assert not (await client.call_tool("pika_list_jobs", {})).is_error
+        assert server.state == "ready"
+
+
+def test_healthz_is_503_failed_when_the_runtime_could_not_start(tmp_path: Path) -> None:
+    """A home whose sandbox folder is a file: the server runs, but says it cannot serve tool calls."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "sandbox").write_text("not a folder")
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "pika_mcp", "serve", "--http", "--port", str(port)],
+                                env=clean_env(tmp_path), stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                answer = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+                if answer.json()["status"] != "starting":
+                    break
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.05)
+        assert answer.status_code == 503 and answer.json()["status"] == "failed", answer.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(SHUTDOWN_SECONDS)

@@ -136,6 +136,13 @@ class PikaServer:
             finally:
                 stop.set()
 
+    @property
+    def state(self) -> str:
+        """`ready` once the runtime (ledger, HTTP clients, embedded sandbox) is up, `starting` before, `failed` after a failed start."""
+        if self._runtime is not None:
+            return "ready"
+        return "failed" if self._failure is not None else "starting"
+
     async def ready(self) -> Runtime:
         """The running runtime, once started; a start that failed is reported to the caller."""
         if self._runtime is not None:  # started: no trip through the event loop on every call
