@@ -73,7 +73,7 @@ class Inputs:
         """Upload and hash at once; if the hash shows the content was uploaded before, stop and answer that.
 
         Hashing takes a fraction of a second where uploading takes far longer, so a stopped upload has sent
-        little (fal keeps no file from a multipart upload that was never completed).
+        little, and leaves no file at fal (an upload cut before it completes is not stored).
         """
         done: dict[str, Any] = {}
 
