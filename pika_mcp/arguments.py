@@ -52,19 +52,12 @@ def input_schema(endpoint: Endpoint) -> dict[str, Any]:
     return schema
 
 
-# Keywords that constrain values of one JSON type only, so branches that use them can share one schema.
-_TYPE_ONLY: dict[str, frozenset[str]] = {
-    "object": frozenset({"properties", "required", "additionalProperties"}),
-    "array": frozenset({"items"}),
-}
-
-
 def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
     """Inline $refs and drop titles. For inputs, show optional-without-default fields as their plain type.
 
-    For outputs (`output=True`), keep null allowed and fold `anyOf` branches of different types into one
-    schema with a list of types: the same values pass, and clients, which check every result against it,
-    do so twice as fast.
+    Outputs (`output=True`) keep every `anyOf` with its `null` branch as it is: one `type` per branch is
+    the portable spelling (a list of types is legal JSON Schema, but some clients' schema dialects reject
+    it). Inlined, the schema is still quicker to check, which clients do for every result.
     """
     defs = schema.pop("$defs", {})
 
@@ -77,11 +70,7 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
             node = {**defs[node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
         out = {k: walk(v) for k, v in node.items() if k != "title"}
         branches = out.get("anyOf")
-        if not isinstance(branches, list):
-            return out
-        if output:
-            return _fold(out, branches)
-        if {"type": "null"} in branches and out.get("default", 0) is None:
+        if not output and isinstance(branches, list) and {"type": "null"} in branches and out.get("default", 0) is None:
             rest = [b for b in branches if b != {"type": "null"}]
             if len(rest) == 1:
                 del out["anyOf"], out["default"]
@@ -89,19 +78,6 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
         return out
 
     return walk(schema)
-
-
-def _fold(node: dict[str, Any], branches: list[Any]) -> dict[str, Any]:
-    """`anyOf: [{type: A, ..}, {type: B, ..}]` as `type: [A, B]` when each branch only constrains its own type."""
-    types = [b.get("type") if isinstance(b, dict) else None for b in branches]
-    if not all(isinstance(t, str) for t in types) or len(set(types)) != len(types):
-        return node
-    if any(set(b) - {"type"} - _TYPE_ONLY.get(b["type"], frozenset()) for b in branches):
-        return node
-    folded = {k: v for k, v in node.items() if k != "anyOf"}
-    for branch in branches:
-        folded |= {k: v for k, v in branch.items() if k != "type"}
-    return folded | {"type": types}
 
 
 def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
