@@ -156,6 +156,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The README's table, from the `results` of a bench/results.json."""
+    lines = ["| measurement | metric | pika-mcp | baseline | ratio | goal | pass |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        baseline = f"{_num(r['baseline'])} {r['unit']}" if r["baseline"] is not None else ""
+        ratio_ = f"{r['ratio']:.2f}x" if r["baseline"] is not None and r["ratio"] is not None else ""
+        verdict = {True: "PASS", False: "FAIL", None: ""}[r["pass"]]
+        cells = [r["measurement"], r["metric"], f"{_num(r['value'])} {r['unit']}", baseline, ratio_, r["goal"] or "", verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _num(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
@@ -168,3 +180,7 @@ def _num(x: float | None) -> str:
 
 def _clean(x: float | None) -> float | None:
     return round(x, 6) if x is not None and math.isfinite(x) else None
+
+
+if __name__ == "__main__":  # python -m bench.report [results.json]: the README's table
+    print(markdown(json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else RESULTS).read_text())["results"]))

@@ -25,3 +25,7 @@ def test_quick_benchmarks_run_and_write_their_results(tmp_path: Path) -> None:
     assert all(row["value"] is not None for row in results["results"])
     assert results["machine"]["cores"] and "loadavg_at_end" in results["machine"]
     assert "measurement" in done.stdout and "ratio" in done.stdout  # the table was printed
+    table = subprocess.run([sys.executable, "-m", "bench.report", str(out)], cwd=ROOT, capture_output=True, text=True, check=True)
+    lines = table.stdout.splitlines()  # the README's table: a header, a rule, and one row per result
+    assert lines[0].startswith("| measurement |") and len(lines) == 2 + len(results["results"])
+    assert any(line.startswith("| 4 upload | throughput, 4 MB | ") for line in lines), lines
