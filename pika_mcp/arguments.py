@@ -55,9 +55,9 @@ def input_schema(endpoint: Endpoint) -> dict[str, Any]:
 def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
     """Inline $refs and drop titles. For inputs, show optional-without-default fields as their plain type.
 
-    Outputs (`output=True`) keep every `anyOf` with its `null` branch as it is: one `type` per branch is
-    the portable spelling (a list of types is legal JSON Schema, but some clients' schema dialects reject
-    it). Inlined, the schema is still quicker to check, which clients do for every result.
+    Outputs (`output=True`) keep every `anyOf` with one `type` per branch, the portable spelling (a list
+    of types is legal JSON Schema, but some clients' schema dialects reject it), with the `null` branch
+    first: clients check every result, and a null value then passes on the first branch.
     """
     defs = schema.pop("$defs", {})
 
@@ -70,7 +70,9 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
             node = {**defs[node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
         out = {k: walk(v) for k, v in node.items() if k != "title"}
         branches = out.get("anyOf")
-        if not output and isinstance(branches, list) and {"type": "null"} in branches and out.get("default", 0) is None:
+        if output and isinstance(branches, list):
+            out["anyOf"] = sorted(branches, key=lambda branch: branch != {"type": "null"})  # stable: the rest keep their order
+        elif isinstance(branches, list) and {"type": "null"} in branches and out.get("default", 0) is None:
             rest = [b for b in branches if b != {"type": "null"}]
             if len(rest) == 1:
                 del out["anyOf"], out["default"]
