@@ -33,6 +33,13 @@ class Fal:
     def sent(self, op: str) -> list:
         return [r for r in self.sandbox.received if r.op == op]
 
+    def stored(self, url: str) -> Path:
+        """The file on the sandbox's disk behind one of its /files/ URLs (a multipart upload's parts are joined
+        just after it completes: wait for that)."""
+        relative = "files/" + url.split("/files/", 1)[1]
+        self.sandbox.files.wait_joined(relative)
+        return self.sandbox.state_dir / relative
+
 
 @pytest.fixture
 async def fal(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Fal]:

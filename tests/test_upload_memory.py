@@ -38,10 +38,7 @@ async def test_large_upload_keeps_memory_flat_and_arrives_whole(tmp_path: Path, 
     done = await anyio_run([sys.executable, "-c", UPLOAD, fal.url, str(source)])
     url, growth_mb = done.split()
     assert int(growth_mb) < 48, f"memory grew {growth_mb} MB during the upload"
-    relative = "files/" + url.split("/files/", 1)[1]
-    fal.sandbox.files.wait_joined(relative)  # a multipart upload's parts are joined just after it completes
-    stored = fal.sandbox.state_dir / relative
-    assert stored.stat().st_size == size
+    assert fal.stored(url).stat().st_size == size
 
 
 async def anyio_run(command: list[str]) -> str:
