@@ -38,7 +38,10 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("rest", nargs=argparse.REMAINDER)
     jobs = sub.add_parser("jobs", help="recent jobs and the 24-hour spend")
     jobs.add_argument("--limit", type=int, default=20)
-    jobs.add_argument("--prune", type=float, metavar="DAYS", help="delete local videos older than DAYS days")
+    jobs.add_argument(
+        "--prune", type=float, metavar="DAYS", help="delete the videos and posters pika-mcp saved for jobs finished over DAYS days ago"
+    )
+    jobs.add_argument("--dry-run", action="store_true", help="with --prune: list what would be deleted, delete nothing")
     sub.add_parser("doctor", help="check credentials, the queue, the ledger and folders")
     config = sub.add_parser("config", help="print a client's JSON configuration for this server")
     config.add_argument("client", choices=CLIENTS)
@@ -109,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "jobs":
             from pika_mcp.terminal import jobs
 
-            return jobs(settings, args.limit, args.prune)
+            return jobs(settings, args.limit, args.prune, dry_run=args.dry_run)
         if command == "doctor":
             from pika_mcp.doctor import doctor
 

@@ -82,6 +82,7 @@ async def start(
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.tracker.run)
+            tg.start_soon(service.save_forever)
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
             recovered = await service.recover()
