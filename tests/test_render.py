@@ -185,3 +185,17 @@ def test_a_long_prompt_and_an_odd_duration_still_render(tmp_path: Path) -> None:
     video = render(tmp_path, "v2.1/text-to-video", {"prompt": "a very long prompt " * 130, "duration": 0, "aspect_ratio": "3:2"})
     assert video.size == (1080, 720)
     assert len(video.hashes) == 24  # at least one second
+
+
+def test_pikascenes_past_the_wire_rules_renders_from_ten_images_never_all(tmp_path: Path) -> None:
+    """150 images (2.5 KB of arguments) once cost ~15 MB each in memory: the renderer fetches and keeps ten at most."""
+    fetched: list[str] = []
+
+    def counting(url: str) -> bytes | None:
+        fetched.append(url)
+        return FILES[FOX]
+
+    urls = [f"{FOX}?{n}" for n in range(150)]
+    video = render(tmp_path, "v2.2/pikascenes", {"image_urls": urls, "prompt": "p", "resolution": "720p", "duration": 1}, counting)
+    assert video.size == (1280, 720) and len(video.hashes) == 24
+    assert fetched == urls[:10]
