@@ -24,11 +24,10 @@ from pika_mcp.sandbox.files import FileStore
 from pika_mcp.sandbox.job import Job
 from pika_mcp.sandbox.record import ReceivedRequest
 from pika_mcp.sandbox.route import Handler, OpRoute
-from pika_mcp.sandbox.state import Store
+from pika_mcp.sandbox.state import DATABASE_NAME, Store
 from pika_mcp.sandbox.video import Renderer, default_renderer, render_job
 
 Clock = Callable[[], float]
-DATABASE_NAME = "sandbox.sqlite3"
 # Two renders at a time keep a laptop responsive; more jobs simply finish a little later.
 RENDER_WORKERS = 2
 # The scheduler re-checks at least this often, so a fake clock moved without notify() still counts.
