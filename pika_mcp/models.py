@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PROMPT_CHARS = 2500  # fal answers 422 past this (TanStack/ai PR #396)
 MAX_FRAMES_SECONDS = 25  # Pikaframes: all transitions together
 MEDIA_FIELDS = ("image_url", "image_urls", "video_url")  # fields that take a MediaRef or a list of them
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: no longer local path exists, and refusals quote the path
+MAX_SCENES_IMAGES = 10  # Pikascenes: fal's page shows no cap, but each image costs the renderer memory; 10 is plenty
 
 
 def _media_ref(value: str) -> str:
@@ -73,7 +74,9 @@ class V22ImageToVideo(PikaInput):
 
 
 class V22Pikascenes(PikaInput):
-    image_urls: Annotated[list[MediaRef], Field(min_length=1, description="Images to combine into one scene.")]
+    image_urls: Annotated[
+        list[MediaRef], Field(min_length=1, max_length=MAX_SCENES_IMAGES, description="1 to 10 images to combine into one scene.")
+    ]
     prompt: Prompt
     negative_prompt: NegativePrompt = "ugly, bad, terrible"
     aspect_ratio: AspectRatio = "16:9"
@@ -95,6 +98,13 @@ class V22Pikascenes(PikaInput):
                     "image_urls": [i["image_url"] for i in images]
                 }
         return data
+
+    @field_validator("image_urls", mode="before")
+    @classmethod
+    def _at_most_ten(cls, value: object) -> object:
+        if isinstance(value, list) and len(value) > MAX_SCENES_IMAGES:
+            raise ValueError(f"Pikascenes combines at most {MAX_SCENES_IMAGES} images, not {len(value)}; pass the ones that matter most")
+        return value
 
 
 class KeyframeTransition(PikaInput):

@@ -28,6 +28,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/2.png"], "transitions": [{"duration": 5}, {"duration": 5}]},
      "one fewer"),
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"] * 4, "transitions": [{"duration": 10}] * 3}, "25 s"),
+    ("pika_v22_pikascenes", {"image_urls": ["https://a/1.png"] * 11, "prompt": "x"}, "image_urls: Pikascenes combines at most 10 images, not 11"),
     ("pika_v15_pikaffects", {"image_url": "https://a/1.png", "pikaffect": "Vaporize"}, "pikaffect"),
     ("pika_v2_pikadditions", {"video_url": "https://a/v.mp4"}, "image_url: required"),
 ]  # fmt: skip
