@@ -77,6 +77,7 @@ async def start(
             budget_usd=settings.budget_usd,
             outputs=outputs,
             resolve_media=inputs.resolve,
+            content_of=inputs.content_of,
             liveness=liveness,
         )
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
