@@ -77,7 +77,28 @@ async def _subscribe(server: PikaServer, ctx: Any, params: SubscribeRequestParam
     if ctx.session not in server.legacy[params.uri]:
         server.legacy[params.uri].add(ctx.session)
         server.runtime.service.tracker.watch(job.local_id)
+        _drop_when_closed(server, ctx.session, params.uri, job.local_id)
     return EmptyResult()
+
+
+def _drop_when_closed(server: PikaServer, session: Any, uri: str, local_id: str) -> None:
+    """A 2025-era subscription ends with its session: forgotten, and its job no longer watched for it."""
+    connection = getattr(session, "_connection", None)  # the low-level context offers no public way to it yet
+
+    def drop() -> None:
+        subscribers = server.legacy.get(uri)
+        if subscribers is None or session not in subscribers:
+            return
+        subscribers.discard(session)
+        if not subscribers:
+            del server.legacy[uri]
+        try:
+            server.runtime.service.tracker.unwatch(local_id)
+        except RuntimeError:  # the server stopped first
+            pass
+
+    if connection is not None:
+        connection.exit_stack.callback(drop)
 
 
 async def _unsubscribe(server: PikaServer, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
