@@ -8,9 +8,12 @@ import logging.handlers
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from pika_mcp import __version__
 from pika_mcp.errors import ConfigError, PikaError, scrub, secret_parts
+from pika_mcp.owners import private_file, private_folder
 from pika_mcp.settings import Settings
 
 log = logging.getLogger("pika_mcp")
@@ -59,6 +62,15 @@ class RedactingFormatter(logging.Formatter):
         return scrub(super().format(record), self._secrets)  # type: ignore[no-any-return]
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log in PIKA_MCP_HOME, each file 0600 from its first line (it may quote prompts and URLs)."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        private_file(Path(self.baseFilename))
+        return stream
+
+
 def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(settings.log_level)
@@ -68,8 +80,9 @@ def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = Fals
     root.handlers[:] = [stderr]
     if to_file:
         try:
-            (settings.home / "logs").mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
+            private_folder(settings.home)
+            private_folder(settings.home / "logs")
+            handler = PrivateLogFile(
                 settings.home / "logs" / "pika-mcp.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
             )
             handler.setFormatter(fmt)

@@ -38,9 +38,14 @@ LOST_SUBMIT = (
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
 MediaResolver = Callable[[Endpoint, dict[str, Any]], Awaitable[dict[str, Any]]]
+ContentOf = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # local files named by their content (Inputs.content_of)
 
 
 async def _no_media(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+async def _as_named(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
@@ -65,6 +70,7 @@ class JobService:
         budget_usd: float | None = None,
         outputs: Outputs | None = None,
         resolve_media: MediaResolver = _no_media,
+        content_of: ContentOf = _as_named,
         liveness: Liveness | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -74,6 +80,7 @@ class JobService:
         self.budget_usd = budget_usd
         self._outputs = outputs
         self._resolve_media = resolve_media
+        self._content_of = content_of
         self._clock = clock
         self._liveness = liveness
         self.me = liveness.token if liveness else None
@@ -195,7 +202,8 @@ class JobService:
     async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
         """Returns (job, deduplicated). Raises for a call that produced no job."""
         body = call.body()
-        key = call_key(endpoint, body)
+        # A local file counts by its content, not its path (DESIGN.md, Idempotency): an edited image is a new call.
+        key = call_key(endpoint, await self._content_of(body) if _has_local_media(body) else body)
         estimate = self.estimate(endpoint, body)
         if _has_local_media(body):  # refuse or dedupe before uploading anything; add_unless decides for good
             if earlier := self._check(owner, key, call.force_new, estimate):

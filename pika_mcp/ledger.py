@@ -6,13 +6,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pika_mcp.errors import BudgetExceeded
+from pika_mcp.owners import private_file
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -145,6 +146,9 @@ class Ledger:
         # Checkpoints run from the service's background loop (checkpoint()), not inside a tool call.
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._db.execute("PRAGMA foreign_keys = ON")
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):  # prompts and storage URLs: the user's alone
+            if (path.parent / name).exists():
+                private_file(path.parent / name)
         self._migrate()
 
     def close(self) -> None:
@@ -184,6 +188,15 @@ class Ledger:
     def schema_version(self) -> int:
         with self._lock:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def rekey_owners(self, moves: dict[str, str], others: Callable[[str], str | None]) -> int:
+        """Owner ids replaced in one transaction: `moves` first, then each other owner that `others` gives a new id."""
+        with self._tx() as db:
+            count = sum(db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, old)).rowcount for old, new in moves.items())
+            for (owner,) in db.execute("SELECT DISTINCT owner FROM jobs").fetchall():
+                if (new := others(owner)) is not None:
+                    count += db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, owner)).rowcount
+        return count
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import httpx2
 
 from pika_mcp.errors import FalError
 from pika_mcp.ledger import Job
+from pika_mcp.owners import private_file, private_folder
 from pika_mcp.retry import RetryPolicy, with_retries
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,10 @@ class Outputs:
         if info is not None:
             facts |= {key: info[key] for key in ("duration_s", "width", "height", "fps")}
         if poster is not None:
-            self.poster_dir.mkdir(parents=True, exist_ok=True)
+            private_folder(self.poster_dir)
             poster_path = self.poster_dir / f"{job.local_id}.jpg"
             poster_path.write_bytes(poster)
+            private_file(poster_path)  # PIKA_MCP_HOME is private to the user (DESIGN.md, Secrets)
             facts["poster_path"] = str(poster_path)
         return facts
 

@@ -21,6 +21,7 @@ DEFAULT_REST_URL = "https://rest.fal.ai"
 DEFAULT_WAIT_SECONDS = 45
 MAX_WAIT_SECONDS = 600
 APP_NAME = "pika-mcp"
+MIN_TOKEN_CHARS = 32  # an HTTP token is a password anyone on the network may guess at: 32 characters, not a word
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp import __version__
-from pika_mcp.http import StaticTokens, person_id, transport_security
+from pika_mcp.http import StaticTokens, transport_security
+from pika_mcp.owners import owner_id
 from pika_mcp.settings import Settings
 
 TOKEN_A = "token-for-alice-0123456789abcdef"
-TOKEN_B = "token-for-bob-fedcba9876543210"
+TOKEN_B = "token-for-bob-fedcba9876543210-0000"
 STARTUP_SECONDS = 30.0
 SHUTDOWN_SECONDS = 20.0
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -272,9 +273,10 @@ def test_binding_all_interfaces_without_a_token_fails_naming_the_token(tmp_path:
 
 @pytest.mark.anyio
 async def test_tokens_are_checked_against_every_known_token() -> None:
-    tokens = StaticTokens((TOKEN_A, TOKEN_B))
+    key = bytes(range(32))
+    tokens = StaticTokens((TOKEN_A, TOKEN_B), key)
     a, b = await tokens.verify_token(TOKEN_A), await tokens.verify_token(TOKEN_B)
-    assert a is not None and b is not None and a.client_id == person_id(TOKEN_A) != b.client_id
+    assert a is not None and b is not None and a.client_id == owner_id(key, TOKEN_A) != b.client_id
     assert TOKEN_A not in a.client_id
     assert await tokens.verify_token(TOKEN_A[:-1]) is None
     assert await tokens.verify_token("") is None

@@ -44,8 +44,8 @@ pytestmark = pytest.mark.anyio
 KEY_ID = "sekret-id-7f3a"
 KEY_SECRET = "sekret-secret-9c1b"
 FAL_KEY = f"{KEY_ID}:{KEY_SECRET}"
-TOKEN_A = "tok-alpha-5d2e-71b9c04f8a36"
-TOKEN_B = "tok-bravo-e83c-2a6f91d0b457"
+TOKEN_A = "tok-alpha-5d2e-71b9c04f8a36-3f0c2a"
+TOKEN_B = "tok-bravo-e83c-2a6f91d0b457-9d41e7"
 NEEDLES = {
     "the fal key": FAL_KEY,
     "the key id": KEY_ID,

@@ -82,7 +82,30 @@ async def _subscribe(server: PikaServer, ctx: Any, params: SubscribeRequestParam
         server.legacy[params.uri][ctx.session] = owner_of()
         if job is not None:
             server.runtime.service.tracker.watch(job.local_id)
+        _drop_when_closed(server, ctx.session, params.uri, job.local_id if job is not None else None)
     return EmptyResult()
+
+
+def _drop_when_closed(server: PikaServer, session: Any, uri: str, local_id: str | None) -> None:
+    """A 2025-era subscription ends with its session: forgotten, and its job no longer watched for it."""
+    connection = getattr(session, "_connection", None)  # the low-level context offers no public way to it yet
+
+    def drop() -> None:
+        subscribers = server.legacy.get(uri)
+        if subscribers is None or session not in subscribers:
+            return
+        subscribers.pop(session, None)
+        if not subscribers:
+            del server.legacy[uri]
+        if local_id is None:
+            return
+        try:
+            server.runtime.service.tracker.unwatch(local_id)
+        except RuntimeError:  # the server stopped first
+            pass
+
+    if connection is not None:
+        connection.exit_stack.callback(drop)
 
 
 async def _unsubscribe(server: PikaServer, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
