@@ -270,6 +270,15 @@ def prune(settings: Settings, days: float, out: TextIO, *, dry_run: bool = False
         f"freeing {_size(freed)} ({freed} bytes). Other files in {settings.output_dir} are never touched.",
         file=out,
     )
+    from pika_mcp.sandbox.prune import prune_sandbox
+
+    sandbox = prune_sandbox(settings.home / "sandbox", days * DAY, dry_run=dry_run)
+    if sandbox.jobs or sandbox.files:
+        print(
+            f"The local sandbox: {verb.lower()} {len(sandbox.jobs)} finished job(s) and {len(sandbox.files)} stored file(s), "
+            f"{_size(sandbox.freed_bytes)}.",
+            file=out,
+        )
     return 0
 
 

@@ -65,6 +65,20 @@ async def test_prune_deletes_only_what_pika_mcp_saved_and_marks_it(settings: Set
     assert sorted(p.name for p in settings.output_dir.iterdir()) == sorted([own.name, replaced.name])  # never downloaded again
 
 
+async def test_prune_also_forgets_the_embedded_sandboxs_old_copies(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PIKA_MCP_HOME": str(tmp_path / "home"), "PIKA_MCP_OUTPUT_DIR": str(tmp_path / "out")})
+    assert settings.embedded_sandbox
+    async with Client(build_server(settings).mcp) as client:
+        job = view(await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "kept by the sandbox", "wait_seconds": 60}))
+    assert job["status"] == "succeeded"
+    stored = [p for p in (settings.home / "sandbox" / "files").rglob("*") if p.is_file()]
+    assert stored  # the sandbox keeps its own copy of what it served
+    out = io.StringIO()
+    assert jobs(settings, prune_days=0, out=out) == 0
+    assert "The local sandbox" in out.getvalue()
+    assert not [p for p in (settings.home / "sandbox" / "files").rglob("*") if p.is_file()]
+
+
 async def test_prune_keeps_jobs_finished_more_recently_than_days(settings: Settings) -> None:
     first, _ = await make_two_videos(settings)
     out = io.StringIO()
