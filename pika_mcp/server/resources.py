@@ -78,23 +78,29 @@ async def _subscribe(server: PikaServer, ctx: Any, params: SubscribeRequestParam
     job = None if params.uri == JOBS_URI else job_for_uri(server, params.uri)
     if job is None and params.uri != JOBS_URI:
         raise_not_found(params.uri)
-    if ctx.session not in server.legacy[params.uri]:
-        server.legacy[params.uri][ctx.session] = owner_of()
+    if (key := connection_of(ctx.session)) not in server.legacy[params.uri]:
+        server.legacy[params.uri][key] = (ctx.session, owner_of())
         if job is not None:
             server.runtime.service.tracker.watch(job.local_id)
         _drop_when_closed(server, ctx.session, params.uri, job.local_id if job is not None else None)
     return EmptyResult()
 
 
+def connection_of(session: Any) -> Any:
+    """What stays the same across one client's requests: its connection (the SDK makes a session object per
+    request, and offers no public way to the connection yet)."""
+    return getattr(session, "_connection", None) or session
+
+
 def _drop_when_closed(server: PikaServer, session: Any, uri: str, local_id: str | None) -> None:
     """A 2025-era subscription ends with its session: forgotten, and its job no longer watched for it."""
-    connection = getattr(session, "_connection", None)  # the low-level context offers no public way to it yet
+    connection = connection_of(session)
 
     def drop() -> None:
         subscribers = server.legacy.get(uri)
-        if subscribers is None or session not in subscribers:
+        if subscribers is None or connection not in subscribers:
             return
-        subscribers.pop(session, None)
+        subscribers.pop(connection, None)
         if not subscribers:
             del server.legacy[uri]
         if local_id is None:
@@ -104,13 +110,13 @@ def _drop_when_closed(server: PikaServer, session: Any, uri: str, local_id: str 
         except RuntimeError:  # the server stopped first
             pass
 
-    if connection is not None:
+    if hasattr(connection, "exit_stack"):
         connection.exit_stack.callback(drop)
 
 
 async def _unsubscribe(server: PikaServer, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
     await server.ready()
-    if server.legacy.get(params.uri, {}).pop(ctx.session, None) is not None:
+    if server.legacy.get(params.uri, {}).pop(connection_of(ctx.session), None) is not None:
         if (job := job_for_uri(server, params.uri)) is not None:
             server.runtime.service.tracker.unwatch(job.local_id)
     return EmptyResult()
@@ -127,13 +133,13 @@ async def publish(server: PikaServer, job: Job) -> None:
     """Every status change: to 2026-era listeners through the bus, to 2025-era subscribers per session; only to its owner."""
     for uri in dict.fromkeys((job_uri(job.local_id), job_uri(job.job_id), JOBS_URI)):
         await server.bus.publish(OwnedUpdate(uri=uri, owner=job.owner))
-        for session, owner in list(server.legacy.get(uri, {}).items()):
+        for key, (session, owner) in list(server.legacy.get(uri, {}).items()):
             if owner != job.owner:
                 continue
             try:
                 await session.send_resource_updated(uri)
             except Exception:  # a closed session: forget it
-                server.legacy[uri].pop(session, None)
+                server.legacy[uri].pop(key, None)
 
 
 class _OwnersBus:
