@@ -63,7 +63,7 @@ async def events(client: httpx2.AsyncClient, status_url: str, logs: bool = False
     """Every event of a status stream until the server closes it after COMPLETED."""
     seen: list[Any] = []
     params = {"logs": "1"} if logs else {}
-    with anyio.fail_after(10):
+    with anyio.fail_after(60):  # guards against a hang only: a real render on a busy machine takes a while
         async with client.stream("GET", f"{status_url}/stream", params=params) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             async for line in response.aiter_lines():
@@ -329,9 +329,9 @@ async def test_the_default_renderer_writes_a_playable_mp4(tmp_path: Path) -> Non
     sandbox = Sandbox(tmp_path, SandboxConfig(queue_seconds=0, run_seconds=0))
     # The status stream is quiet while the video renders (a ping only every 15 s): wait longer than httpx2's 5 s default.
     async with serve_sandbox(sandbox) as base, httpx2.AsyncClient(base_url=base, headers=KEY, timeout=60) as c:
-        job = await submit(c, {"prompt": "a cat", "duration": 5, "resolution": "720p"})
-        with anyio.fail_after(30):
-            await events(c, job["status_url"])
+        answer = await c.post("/fal-ai/pika/v2.1/text-to-video", json={"prompt": "a cat", "duration": 1, "resolution": "720p"})
+        job = answer.json()
+        await events(c, job["status_url"])
         result = await c.get(job["response_url"])
         assert result.status_code == 200, result.text
         video = await c.get(result.json()["video"]["url"])
