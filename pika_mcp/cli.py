@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "sandbox":
             from pika_mcp.sandbox import run_sandbox
 
-            run_sandbox(args.host, args.port, settings.home / "sandbox")
+            run_sandbox(args.host, args.port, settings.home / "sandbox", allowed_hosts=settings.allowed_hosts)
             return 0
         if command == "demo":
             from pika_mcp.demo import run_demo
