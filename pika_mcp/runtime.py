@@ -68,8 +68,12 @@ async def start(
         retry = retry or RetryPolicy()
         # The key goes only to the configured origins; downloads trust those and the storage base_url as configured.
         fetched = Origins([queue_url, rest_url])
-        queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox, policy=retry, key_origins=Origins([queue_url, rest_url]))
-        outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry, origins=fetched)
+        queue = FalQueue(
+            http, queue_url, key, relative=settings.embedded_sandbox, policy=retry, key_origins=Origins([queue_url, rest_url])
+        )
+        outputs = Outputs(
+            http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry, origins=fetched
+        )
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
         liveness = stack.enter_context(Liveness(settings.home / "trackers"))
