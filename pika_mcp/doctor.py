@@ -66,11 +66,14 @@ def check_queue(settings: Settings) -> Line:
         # A status request for a request id nobody has: 404 means fal is reachable and took the key; it costs nothing.
         url = f"{settings.queue_url}/{PROBE_ENDPOINT}/requests/{uuid.UUID(int=0)}/status"
         headers = {"Authorization": f"Key {settings.fal_key}"}
+    from pika_mcp.errors import FalError
+    from pika_mcp.wire import translated
+
     try:
-        with httpx2.Client(timeout=PROBE_TIMEOUT) as http:
+        with translated(settings.queue_url), httpx2.Client(timeout=PROBE_TIMEOUT) as http:
             status = http.get(url, headers=headers).status_code
-    except httpx2.HTTPError as exc:
-        return Line("FAIL", "queue", f"{settings.queue_url} is unreachable ({type(exc).__name__})",
+    except FalError as exc:
+        return Line("FAIL", "queue", f"{settings.queue_url} is unreachable ({type(exc.__cause__).__name__})",
                     "check the network, HTTPS_PROXY/NO_PROXY, SSL_CERT_FILE, or PIKA_MCP_QUEUE_URL")  # fmt: skip
     if status in (401, 403):
         return Line("FAIL", "queue", f"{settings.queue_url} refused the fal key (HTTP {status})",

@@ -14,8 +14,9 @@ import anyio
 import httpx2
 from anyio.abc import TaskStatus
 
-from pika_mcp.errors import ConfigError
+from pika_mcp.errors import ConfigError, FalError
 from pika_mcp.lockfile import FileLock
+from pika_mcp.wire import translated
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ async def _take_over_when_free(state: Path, lock: FileLock, base_url: str, stop:
 
 async def _alive(http: httpx2.AsyncClient, base_url: str) -> bool:
     try:
-        return (await http.get(f"{base_url}/_sandbox/health", timeout=2.0)).status_code == 200
-    except httpx2.HTTPError:
+        with translated("the embedded sandbox"):
+            return (await http.get(f"{base_url}/_sandbox/health", timeout=2.0)).status_code == 200
+    except FalError:
         return False

@@ -8,7 +8,9 @@
     ├── BudgetExceeded           the job would take the 24-hour spend past the cap
     └── FalError                 fal (or the sandbox) answered with an error or not at all
         ├── FalRejected          fal refused a request (4xx, e.g. a submit it would not accept)
-        ├── FalUnavailable       retries exhausted: network errors, 5xx, 429
+        │   └── AnswerRefused    pika-mcp refused fal's answer: over a size cap, or naming a URL it will not follow
+        ├── FalUnavailable       retries exhausted: 5xx, 429, or no answer at all
+        │   └── FalUnreachable   no HTTP answer: a network error, a timeout, a deadline, a transfer too slow
         └── SubmitOutcomeUnknown the submit was sent but its answer was lost
 
 Messages are sentences a user can act on. `FalError` carries fal's own data: the HTTP status,
@@ -84,6 +86,18 @@ class FalRejected(FalError):
 
 class FalUnavailable(FalError):
     """fal could not be reached or kept failing after the retries of the retry table."""
+
+
+class AnswerRefused(FalRejected):
+    """fal answered, but not within what pika-mcp accepts (too large, or a URL it will not follow): retrying will not help."""
+
+
+class FalUnreachable(FalUnavailable):
+    """No HTTP answer; `sent` is False only when the request provably never left (the connection never opened)."""
+
+    def __init__(self, message: str, *, sent: bool = True, **data: Any) -> None:
+        super().__init__(message, **data)
+        self.sent = sent
 
 
 class SubmitOutcomeUnknown(FalError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,16 +9,17 @@ from typing import Any, Literal
 import httpx2
 
 from pika_mcp import __version__
-from pika_mcp.errors import FalError, FalRejected, FalUnavailable, SubmitOutcomeUnknown, scrub, secret_parts
-from pika_mcp.retry import RetryPolicy, with_retries
+from pika_mcp.errors import AnswerRefused, FalError, FalUnavailable, FalUnreachable, SubmitOutcomeUnknown
+from pika_mcp.origins import Origins, origin
+from pika_mcp.retry import RetryPolicy
+from pika_mcp.wire import Answer, Limits, call, credentials, lines, parse_json, read_capped, translated
 
 FalState = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 CancelOutcome = Literal["OK", "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND"]
 USER_AGENT = f"pika-mcp/{__version__}"
-# Only these transport errors prove the submit never left: anything later may have created a job.
-NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
-# fal's status stream sends a comment every 15 s; a stream quiet for longer than this has hung.
-STREAM_IDLE_SECONDS = 20.0
+# fal's status stream sends a comment every 15 s: a stream that sends no byte for this long has hung, and the job
+# goes back to polling.
+STREAM_IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ class Status:
 
 
 class FalQueue:
-    """One fal queue API (fal itself or the sandbox) at `base_url`; URLs from submit are reused, never rebuilt."""
+    """One fal queue API (fal itself or the sandbox) at `base_url`; URLs from submit are reused, never rebuilt.
+
+    The key goes only to `base_url`'s origin (and `key_origins`): a URL that an answer names elsewhere is refused.
+    """
 
     def __init__(
         self,
@@ -65,12 +68,17 @@ class FalQueue:
         *,
         relative: bool = False,
         policy: RetryPolicy | None = None,
+        limits: Limits | None = None,
+        key_origins: Origins | None = None,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
         self._relative = relative
         self._headers = {"User-Agent": USER_AGENT} | ({"Authorization": f"Key {key}"} if key else {})
         self._policy = policy or RetryPolicy()
+        self._limits = limits or Limits()
+        self._origins = key_origins or Origins()
+        self._origins.add(self.base_url)
 
     def store(self, url: str) -> str:
         """A URL as the ledger keeps it: relative to the root for the embedded sandbox, whose port may change."""
@@ -82,158 +90,135 @@ class FalQueue:
         """A stored URL made live: relative ones (the sandbox's) are rebased on the current base."""
         return self.base_url + stored if stored.startswith("/") else stored
 
+    def _checked(self, stored: str, what: str) -> str:
+        """The live URL, if the key may go there: URLs an answer names on another origin are not followed with it."""
+        url = self.url(stored)
+        if url not in self._origins:
+            raise AnswerRefused(
+                f"fal's answer named a {what} URL on another origin ({_origin_text(url)}); pika-mcp sends the fal key "
+                f"only to {self.base_url} and did not follow it."
+            )
+        return url
+
     async def submit(self, endpoint_id: str, body: dict[str, Any]) -> Submitted:
         """POST the input; retried only when the connection never opened, or on 429."""
         url = f"{self.base_url}/{endpoint_id}"
         try:
-            response = await with_retries(
-                lambda: self._http.post(url, json=body, headers=self._headers),
-                self._policy,
-                retry_status=lambda r: r.status_code == 429,
-                retry_error=lambda exc: isinstance(exc, NEVER_SENT),
+            answer = await self._call(
+                "POST", url, json=body, retry_status=lambda r: r.status_code == 429, retry_error=lambda exc: not exc.sent
             )
-        except NEVER_SENT as exc:
-            raise FalUnavailable(f"Could not connect to fal at {self.base_url}: {type(exc).__name__}. Nothing was submitted.") from exc
-        except httpx2.TransportError as exc:
+        except FalUnreachable as exc:
+            if not exc.sent:
+                raise FalUnavailable(f"{exc} Nothing was submitted.") from exc
             raise SubmitOutcomeUnknown(
-                f"The submit to {endpoint_id} was sent but its answer was lost ({type(exc).__name__}); "
+                f"The submit to {endpoint_id} was sent but its answer was lost ({exc}); "
                 "fal may have created the job. Check your fal dashboard before retrying."
             ) from exc
-        if response.status_code >= 400:
-            raise _error(response, f"fal refused the submit to {endpoint_id}")
-        data = _json(response)
+        except AnswerRefused as exc:
+            raise _unknown(endpoint_id, exc) from exc
+        if answer.status_code >= 400:
+            raise answer.error(f"fal refused the submit to {endpoint_id}")
+        data: dict[str, Any] = {}
         try:
-            return Submitted(
+            data = answer.json("fal's answer to the submit")
+            submitted = Submitted(
                 request_id=str(data["request_id"]),
                 status_url=self.store(str(data["status_url"])),
                 response_url=self.store(str(data["response_url"])),
                 cancel_url=self.store(str(data["cancel_url"])),
                 queue_position=data.get("queue_position") if isinstance(data.get("queue_position"), int) else None,
             )
+            for stored, what in (
+                (submitted.status_url, "status"),
+                (submitted.response_url, "result"),
+                (submitted.cancel_url, "cancel"),
+            ):
+                self._checked(stored, what)
         except (KeyError, TypeError) as exc:
             raise SubmitOutcomeUnknown(f"fal's answer to the submit had no request id: {str(data)[:200]}") from exc
+        except FalError as exc:  # fal answered 2xx, so it may well have made the job: pika-mcp cannot follow it
+            raise _unknown(endpoint_id, exc) from exc
+        return submitted
 
     async def status(self, status_url: str, *, logs: bool = False) -> Status:
-        response = await self._retried("GET", self.url(status_url), params={"logs": "1" if logs else "0"})
-        if response.status_code >= 400:
-            raise _error(response, "fal refused the status request")
-        return Status.parse(_json(response))
+        answer = await self._call("GET", self._checked(status_url, "status"), params={"logs": "1" if logs else "0"})
+        if answer.status_code >= 400:
+            raise answer.error("fal refused the status request")
+        return Status.parse(answer.json("fal's status answer"))
 
     async def stream(self, status_url: str, *, logs: bool = False) -> AsyncIterator[Status]:
         """fal's /status/stream: one Status per server-sent event, until COMPLETED or the stream ends."""
-        url = self.url(status_url).rstrip("/") + "/stream"
+        url = self._checked(status_url, "status").rstrip("/") + "/stream"
         headers = self._headers | {"Accept": "text/event-stream"}
-        try:
+        with translated("fal's status stream"):
             async for status in self._events(url, headers, logs):
                 yield status
                 if status.state == "COMPLETED":
                     return
-        except httpx2.TransportError as exc:
-            raise FalUnavailable(f"The status stream broke off ({type(exc).__name__}).") from exc
 
     async def _events(self, url: str, headers: dict[str, str], logs: bool) -> AsyncIterator[Status]:
         timeout = self._http.timeout
         idle = min(timeout.read or STREAM_IDLE_SECONDS, STREAM_IDLE_SECONDS)
         timeout = httpx2.Timeout(timeout.connect, read=idle, write=timeout.write, pool=timeout.pool)
         params = {"logs": "1" if logs else "0"}
+        secrets = list(credentials(headers))
+        limits = self._limits
         async with self._http.stream("GET", url, params=params, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
-                await response.aread()
-                raise _error(response, "fal refused the status stream")
+                content = await read_capped(response, limits.json_bytes, "fal's status stream")
+                key_sent = headers.get("Authorization", "").startswith("Key ")
+                raise Answer(response.status_code, response.headers, content, tuple(secrets), key_sent).error(
+                    "fal refused the status stream"
+                )
             data: list[str] = []
-            async for line in response.aiter_lines():
+            size = 0
+            async for line in lines(response, limits.line_bytes, "fal's status stream"):
                 if line.startswith("data:"):
                     data.append(line[5:].lstrip())
+                    size += len(data[-1])
+                    if size > limits.json_bytes:
+                        raise AnswerRefused("An event of fal's status stream was too large; pika-mcp reads no more of it.")
                 elif not line and data:
-                    status = Status.parse(json.loads("\n".join(data)))
-                    data = []
+                    status = Status.parse(parse_json("\n".join(data).encode(), "an event of fal's status stream", secrets))
+                    data, size = [], 0
                     yield status
                     if status.state == "COMPLETED":
                         return
 
     async def result(self, response_url: str) -> dict[str, Any]:
         """The output of a COMPLETED request; a failed one raises FalError with fal's detail."""
-        response = await self._retried("GET", self.url(response_url))
-        if response.status_code >= 400:
-            raise _error(response, "fal reported the job as failed")
-        return _json(response)
+        answer = await self._call("GET", self._checked(response_url, "result"))
+        if answer.status_code >= 400:
+            raise answer.error("fal reported the job as failed")
+        return answer.json("fal's result")
 
     async def cancel(self, cancel_url: str) -> CancelOutcome:
         """fal's answer decides, by the `status` in its body whatever the HTTP code."""
-        response = await self._retried("PUT", self.url(cancel_url))
+        answer = await self._call("PUT", self._checked(cancel_url, "cancel"))
         try:
-            outcome = response.json().get("status")
-        except (ValueError, AttributeError):
+            outcome = answer.json("fal's answer to the cancel").get("status")
+        except FalError:
             outcome = None
         if outcome in ("OK", "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND"):
             return outcome  # type: ignore[no-any-return]
-        if response.status_code == 404:
+        if answer.status_code == 404:
             return "NOT_FOUND"
-        raise _error(response, "fal did not accept the cancel request")
+        raise answer.error("fal did not accept the cancel request")
 
-    async def _retried(self, method: str, url: str, params: dict[str, str] | None = None) -> httpx2.Response:
-        """Every call but submit: the retry table's tries; a transport error that outlasts them is FalUnavailable."""
-        try:
-            return await with_retries(lambda: self._http.request(method, url, params=params, headers=self._headers), self._policy)
-        except httpx2.TransportError as exc:
-            raise FalUnavailable(f"Could not reach fal ({type(exc).__name__}) after retrying.") from exc
-
-
-def _credentials(response: httpx2.Response) -> list[str]:
-    """The credential the request carried (fal key or storage token): what an answer must never echo."""
-    try:
-        header = response.request.headers.get("authorization", "")
-    except RuntimeError:  # a response built without a request
-        return []
-    return secret_parts(header.partition(" ")[2])
+    async def _call(self, method: str, url: str, **kwargs: Any) -> Answer:
+        """One call within the retry table and the answer limits; a network failure that outlasts them is FalUnreachable."""
+        where = f"fal at {self.base_url}"
+        return await call(
+            self._http, method, url, where=where, policy=self._policy, limits=self._limits, headers=self._headers, **kwargs
+        )
 
 
-def _json(response: httpx2.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-        if _may_echo(response.content, secrets := _credentials(response)):
-            data = scrub(data, secrets)
-    except ValueError as exc:
-        raise FalError(f"fal answered {response.status_code} with a body that is not JSON.", status_code=response.status_code) from exc
-    if not isinstance(data, dict):
-        raise FalError(f"fal answered {response.status_code} with unexpected JSON.", status_code=response.status_code)
-    return data
-
-
-def _may_echo(body: bytes, secrets: list[str]) -> bool:
-    """Whether a JSON body may hold a secret: it does if the raw bytes do, unless an escape hides one."""
-    return b"\\" in body or any(secret.encode() in body for secret in secrets)
-
-
-def _error(response: httpx2.Response, what: str) -> FalError:
-    """Translate one fal error answer into the error tree, keeping fal's detail and error_type."""
-    secrets = _credentials(response)
-    try:
-        body = scrub(response.json(), secrets)
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else (scrub(response.text[:500], secrets) or None)
-    error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get("x-fal-error-type")
-    summary = _summary(detail)
-    kind = FalUnavailable if response.status_code >= 500 or response.status_code == 429 else FalRejected
-    return kind(
-        f"{what} (HTTP {response.status_code}{', ' + error_type if error_type else ''}): {summary}",
-        status_code=response.status_code,
-        request_id=response.headers.get("x-fal-request-id"),
-        error_type=error_type,
-        detail=detail,
+def _unknown(endpoint_id: str, exc: FalError) -> SubmitOutcomeUnknown:
+    return SubmitOutcomeUnknown(
+        f"The submit to {endpoint_id} was answered, but pika-mcp could not use the answer: {exc} "
+        "fal may have created the job. Check your fal dashboard before retrying."
     )
 
 
-def _summary(detail: Any) -> str:
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:5]:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
-        if parts:
-            return "; ".join(parts)
-    return "no detail given"
+def _origin_text(url: str) -> str:
+    return origin(url) or "an unreadable URL"

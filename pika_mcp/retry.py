@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
-import httpx2
 
-T = TypeVar("T")
+from pika_mcp.errors import FalUnreachable
+
+
+class Answered(Protocol):
+    """What the retry table looks at in an answer: its status and headers (an httpx2 response, or one read whole)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    async def aclose(self) -> None: ...
+
+
+R = TypeVar("R", bound=Answered)
 
 # Transient answers worth another try for every call except submit (DESIGN.md, Retries).
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -37,13 +49,13 @@ class RetryPolicy:
         return base * random.uniform(0.8, 1.0)
 
 
-def retryable_response(response: httpx2.Response) -> bool:
+def retryable_response(response: Answered) -> bool:
     if response.status_code == 504 and TIMEOUT_TYPE_HEADER in response.headers:
         return False
     return response.status_code in RETRY_STATUSES
 
 
-def retry_after(response: httpx2.Response) -> float | None:
+def retry_after(response: Answered) -> float | None:
     """Seconds from a Retry-After header (delta or HTTP date), if any."""
     value = response.headers.get("retry-after")
     if not value:
@@ -60,21 +72,21 @@ def retry_after(response: httpx2.Response) -> float | None:
 
 
 async def with_retries(
-    send: Callable[[], Awaitable[httpx2.Response]],
+    send: Callable[[], Awaitable[R]],
     policy: RetryPolicy,
     *,
-    retry_status: Callable[[httpx2.Response], bool] = retryable_response,
-    retry_error: Callable[[httpx2.TransportError], bool] = lambda exc: True,
-) -> httpx2.Response:
+    retry_status: Callable[[R], bool] = retryable_response,
+    retry_error: Callable[[FalUnreachable], bool] = lambda exc: True,
+) -> R:
     """Send until an answer that is not retried, or until the attempts run out.
 
-    Returns the last response (which may be an error answer); raises the last transport error.
+    Returns the last response (which may be an error answer); raises the last FalUnreachable (no answer at all).
     """
     for attempt in range(1, policy.attempts + 1):
         last = attempt == policy.attempts
         try:
             response = await send()
-        except httpx2.TransportError as exc:
+        except FalUnreachable as exc:
             if last or not retry_error(exc):
                 raise
             await policy.sleep(policy.backoff(attempt))

@@ -17,6 +17,7 @@ from pika_mcp.inputs import Inputs
 from pika_mcp.jobs import JobService
 from pika_mcp.ledger import Ledger
 from pika_mcp.liveness import Liveness
+from pika_mcp.origins import Origins
 from pika_mcp.outputs import Outputs
 from pika_mcp.owners import migrate, owner_key, private_home
 from pika_mcp.queue import FalQueue
@@ -68,9 +69,15 @@ async def start(
             log.info("moved %d job(s) to keyed owner ids", moved)
         key = settings.fal_key if settings.backend == "fal" else SANDBOX_KEY  # the real key only ever goes to fal
         retry = retry or RetryPolicy()
-        queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox, policy=retry)
-        outputs = Outputs(http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry)
-        storage = FalStorage(http, rest_url, key, policy=retry)
+        # The key goes only to the configured origins; downloads trust those and the storage base_url as configured.
+        fetched = Origins([queue_url, rest_url])
+        queue = FalQueue(
+            http, queue_url, key, relative=settings.embedded_sandbox, policy=retry, key_origins=Origins([queue_url, rest_url])
+        )
+        outputs = Outputs(
+            http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry, origins=fetched
+        )
+        storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
         liveness = stack.enter_context(Liveness(settings.home / "trackers"))
         service = JobService(

@@ -13,8 +13,11 @@ import anyio
 import httpx2
 
 from pika_mcp.errors import FalError
-from pika_mcp.queue import USER_AGENT, _error, _json
+from pika_mcp.origins import Origins
+from pika_mcp.pace import Pace
+from pika_mcp.queue import USER_AGENT
 from pika_mcp.retry import RetryPolicy, with_retries
+from pika_mcp.wire import Answer, Limits, call, fetch
 
 MULTIPART_THRESHOLD = 100 * 1024 * 1024  # fal-client: above 100 MiB, multipart
 PART_SIZE = 10 * 1024 * 1024  # 10 MiB parts, as fal-client sends them
@@ -48,11 +51,29 @@ class _Token:
 
 
 class FalStorage:
-    def __init__(self, http: httpx2.AsyncClient, rest_url: str, key: str, *, policy: RetryPolicy | None = None) -> None:
+    """Uploads: the key goes only to `rest_url` (for a token); files go, with the token, to the base_url it names.
+
+    That base_url joins `origins`, the origins that downloads trust as configured.
+    """
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        rest_url: str,
+        key: str,
+        *,
+        policy: RetryPolicy | None = None,
+        limits: Limits | None = None,
+        pace: Pace | None = None,
+        origins: Origins | None = None,
+    ) -> None:
         self._http = http
         self._rest_url = rest_url.rstrip("/")
         self._key_headers = {"Authorization": f"Key {key}", "User-Agent": USER_AGENT}
         self._policy = policy or RetryPolicy()
+        self._limits = limits or Limits()
+        self._pace = pace or Pace()
+        self._origins = origins
         self._token: _Token | None = None
         self._multipart_ok = True  # until the storage answers that it has no multipart route
         self._lock = anyio.Lock()
@@ -61,28 +82,38 @@ class FalStorage:
         async with self._lock:
             if self._token is not None and self._token.expires - TOKEN_MARGIN > time.time():
                 return self._token
-            url = f"{self._rest_url}/storage/auth/token"
-            try:
-                response = await with_retries(
-                    lambda: self._http.post(url, params={"storage_type": STORAGE_TYPE}, json={}, headers=self._key_headers),
-                    self._policy,
-                )
-            except httpx2.TransportError as exc:
-                raise FalError(f"Could not reach fal's storage API ({type(exc).__name__}).") from exc
-            if response.status_code >= 400:
-                raise _error(response, "fal refused a storage token")
-            data = _json(response)
+            answer = await call(
+                self._http,
+                "POST",
+                f"{self._rest_url}/storage/auth/token",
+                where=f"fal's storage API at {self._rest_url}",
+                policy=self._policy,
+                limits=self._limits,
+                headers=self._key_headers,
+                params={"storage_type": STORAGE_TYPE},
+                json={},
+            )
+            if answer.status_code >= 400:
+                raise answer.error("fal refused a storage token")
+            data = answer.json("fal's storage token answer")
             try:
                 expires = _epoch(str(data.get("expires_at", "")))
                 self._token = _Token(f"{data['token_type']} {data['token']}", str(data["base_url"]).rstrip("/"), expires)
             except KeyError as exc:
                 raise FalError(f"fal's storage token answer lacks {exc}.") from exc
+            if self._origins is not None:
+                self._origins.add(self._token.base_url)
             return self._token
 
     async def upload(self, path: Path | Readable, content_type: str, size: int) -> str:
         """Upload a file streamed from disk (by name, or from an open file); returns its public URL."""
         token = await self._cdn_token()
-        headers = {"Authorization": token.header, "Content-Type": content_type, "X-Fal-File-Name": path.name, "User-Agent": USER_AGENT}
+        headers = {
+            "Authorization": token.header,
+            "Content-Type": content_type,
+            "X-Fal-File-Name": path.name,
+            "User-Agent": USER_AGENT,
+        }
         if size > MULTIPART_THRESHOLD and self._multipart_ok:
             try:
                 return await self._multipart(path, token, headers, size)
@@ -92,23 +123,19 @@ class FalStorage:
         return await self._single(path, token, headers, size)
 
     async def _single(self, path: Path | Readable, token: _Token, headers: dict[str, str], size: int) -> str:
-        async def send() -> httpx2.Response:
-            content = _chunks(path, 0, size)
-            return await self._http.post(f"{token.base_url}/files/upload", content=content, headers=headers | {"Content-Length": str(size)})
-
-        response = await self._send(send)
-        if response.status_code >= 400:
-            raise _error(response, "fal refused the upload")
-        return str(_json(response)["access_url"])
+        url = f"{token.base_url}/files/upload"
+        answer = await self._transfer("POST", url, path, 0, size, headers | {"Content-Length": str(size)}, "The upload")
+        if answer.status_code >= 400:
+            raise answer.error("fal refused the upload")
+        return _field(answer, "access_url")
 
     async def _multipart(self, path: Path | Readable, token: _Token, headers: dict[str, str], size: int) -> str:
-        response = await self._send(lambda: self._http.post(f"{token.base_url}/files/upload/multipart", headers=headers))
+        response = await self._call("POST", f"{token.base_url}/files/upload/multipart", headers)
         if response.status_code in NO_MULTIPART_STATUSES:
             raise _NoMultipart(response.status_code)
         if response.status_code >= 400:
-            raise _error(response, "fal refused to start a multipart upload")
-        started = _json(response)
-        access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
+            raise response.error("fal refused to start a multipart upload")
+        access_url, upload_id = _field(response, "access_url"), _field(response, "uploadId")
         count = -(-size // PART_SIZE)
         etags: dict[int, str] = {}
         part_headers = {"Authorization": token.header, "User-Agent": USER_AGENT}
@@ -119,31 +146,55 @@ class FalStorage:
             length = min(PART_SIZE, size - offset)
             url = f"{access_url}/multipart/{upload_id}/{number}"
             async with limit:
-                answer = await self._send(
-                    lambda: self._http.put(
-                        url, content=_chunks(path, offset, length), headers=part_headers | {"Content-Length": str(length)}
-                    )
+                answer = await self._transfer(
+                    "PUT",
+                    url,
+                    path,
+                    offset,
+                    length,
+                    part_headers | {"Content-Length": str(length)},
+                    f"Part {number} of the upload",
                 )
             if answer.status_code >= 400:
-                raise _error(answer, f"fal refused part {number} of a multipart upload")
+                raise answer.error(f"fal refused part {number} of a multipart upload")
             etags[number] = answer.headers.get("etag", "")
 
         async with anyio.create_task_group() as tg:
             for number in range(1, count + 1):
                 tg.start_soon(put, number)
         parts = [{"partNumber": n, "etag": etags[n]} for n in range(1, count + 1)]
-        done = await self._send(
-            lambda: self._http.post(f"{access_url}/multipart/{upload_id}/complete", json={"parts": parts}, headers=part_headers)
-        )
+        done = await self._call("POST", f"{access_url}/multipart/{upload_id}/complete", part_headers, json={"parts": parts})
         if done.status_code >= 400:
-            raise _error(done, "fal refused to complete a multipart upload")
-        return str(_json(done).get("access_url", access_url))
+            raise done.error("fal refused to complete a multipart upload")
+        return str(done.json("fal's answer to a multipart upload").get("access_url", access_url))
 
-    async def _send(self, send: object) -> httpx2.Response:
-        try:
-            return await with_retries(send, self._policy)  # type: ignore[arg-type]
-        except httpx2.TransportError as exc:
-            raise FalError(f"The upload to fal's storage failed ({type(exc).__name__}) after retrying.") from exc
+    async def _call(self, method: str, url: str, headers: dict[str, str], **kwargs: object) -> Answer:
+        """A small request to the storage: the retry table, and the answer limits of every call to fal."""
+        where = "fal's storage"
+        return await call(
+            self._http, method, url, where=where, policy=self._policy, limits=self._limits, headers=headers, **kwargs
+        )
+
+    async def _transfer(
+        self, method: str, url: str, path: Path | Readable, offset: int, length: int, headers: dict[str, str], what: str
+    ) -> Answer:
+        """Send `length` bytes of `path` from `offset`: no total deadline, but given up when it moves too slowly."""
+
+        async def attempt() -> Answer:
+            async with self._pace.guard(what) as meter:
+                body = meter.counted(_chunks(path, offset, length))
+                return await fetch(
+                    self._http, method, url, where="fal's storage", limits=self._limits, headers=headers, content=body
+                )
+
+        return await with_retries(attempt, self._policy)
+
+
+def _field(answer: Answer, name: str) -> str:
+    value = answer.json("fal's storage answer").get(name)
+    if value is None:
+        raise FalError(f"fal's storage answer lacks {name!r}.")
+    return str(value)
 
 
 async def _chunks(path: Path | Readable, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:

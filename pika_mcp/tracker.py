@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from pika_mcp.errors import FalError, FalRejected, FalUnavailable
+from pika_mcp.errors import AnswerRefused, FalError, FalRejected, FalUnavailable
 from pika_mcp.ledger import Job, Ledger
 from pika_mcp.queue import FalQueue, Status
 
@@ -33,6 +33,8 @@ MAX_CONCURRENT_REQUESTS = 16
 # Watched jobs follow fal's /status/stream instead (pushed, so updates arrive within a second);
 # streams are long-lived, so they have their own bound rather than holding request slots.
 MAX_STREAMS = 64
+# A stream may carry only pings for minutes: check this often that someone still watches, and close it when not.
+STREAM_CHECK_SECONDS = 1.0
 # Answers that mean "this server has no status stream": fall back to quick polling for good.
 NO_STREAM_STATUSES = frozenset({404, 405, 501})
 
@@ -185,6 +187,8 @@ class Tracker:
                     await self._complete(entry, status)
                 else:
                     await self._progress(entry, status)
+        except AnswerRefused as exc:  # an answer over the caps: waiting will not make it readable
+            await self._finish(entry, "failed", error=_error("provider_error", str(exc)))
         except FalRejected as exc:
             if exc.status_code == 404:
                 await self._finish(entry, "failed", error=_error("not_found", "fal no longer knows this request.", exc.detail))
@@ -201,22 +205,47 @@ class Tracker:
             entry.busy = False
 
     async def _stream(self, entry: _Entry) -> None:
-        """Follow fal's status stream while someone watches; fall back to polling when it ends or fails."""
+        """Follow fal's status stream while someone watches; fall back to polling when it ends or fails.
+
+        The stream is closed within STREAM_CHECK_SECONDS of its last watcher leaving, even if only pings arrive.
+        """
         job = entry.job
         events = 0
+        unwatched = False
         try:
             async with self._stream_limit:
                 self.streams += 1
                 entry.streaming = True
-                async with aclosing(self._queue.stream(job.status_url or "")) as statuses:
-                    async for status in statuses:
-                        events += 1
-                        if status.state == "COMPLETED":
-                            await self._complete(entry, status)
-                            return
-                        await self._apply(entry, status)
-                        if not self._quick(entry):
-                            break
+                writing = False  # a status being recorded is never cut in half by the watchers leaving
+                failure: Exception | None = None
+                async with anyio.create_task_group() as tg:
+
+                    async def close_when_unwatched() -> None:
+                        nonlocal unwatched
+                        while self._quick(entry) or writing:
+                            await anyio.sleep(STREAM_CHECK_SECONDS)
+                        unwatched = True
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(close_when_unwatched)
+                    try:
+                        async with aclosing(self._queue.stream(job.status_url or "")) as statuses:
+                            async for status in statuses:
+                                events += 1
+                                writing = True
+                                if status.state == "COMPLETED":
+                                    await self._complete(entry, status)
+                                    return
+                                await self._apply(entry, status)
+                                writing = False
+                                if not self._quick(entry):
+                                    break
+                    except Exception as exc:  # raised below as it is, not wrapped in the task group's ExceptionGroup
+                        failure = exc
+                    finally:
+                        tg.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
             self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)
         except FalRejected as exc:
             if exc.status_code in NO_STREAM_STATUSES:
@@ -235,7 +264,7 @@ class Tracker:
             # A stream that ended says nothing of what came after: poll next. One that gave no status
             # at all (an answer that is not fal's event stream) is not tried again for this job.
             entry.poll_next = True
-            entry.no_stream = entry.no_stream or events == 0
+            entry.no_stream = entry.no_stream or (events == 0 and not unwatched)
 
     def _retry_later(self, entry: _Entry) -> None:
         if entry.job.local_id in self._entries:
