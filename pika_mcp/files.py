@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -14,6 +15,8 @@ from pika_mcp.sniff import SNIFF_BYTES, sniff
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run")  # never files a person means to share
 MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: far past any Pika input
 SHOWN_CHARS = 120  # the most of a caller's path a refusal quotes
+# macOS asks the user before an app reads these folders; a refused read looks like a missing file.
+MACOS_PROTECTED = ("Desktop", "Documents", "Downloads")
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,12 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class FilePolicy:
+    """What may be uploaded. `chosen` are files a person named on the command line (resolved): the folder rules,
+    which guard against a model, do not apply to them; the content checks do."""
+
     allowed: tuple[Path, ...]
     output_dir: Path
+    chosen: frozenset[Path] = field(default_factory=frozenset)
 
     def check(self, ref: str) -> LocalFile:
         """The file behind an absolute path or file:// URI, or FileRefused saying why not."""
@@ -38,7 +45,9 @@ class FilePolicy:
         except ValueError:  # a NUL byte, or a character the file system cannot encode
             raise FileRefused(f"{_shown(ref)} is not a valid path: it holds a NUL or an unencodable character.") from None
         except (OSError, RuntimeError):
-            raise FileRefused(f"{raw} does not exist or cannot be read.") from None
+            raise FileRefused(f"{raw} does not exist or cannot be read.{_permission_hint(raw)}") from None
+        if real in self.chosen:
+            return _content(raw, real)
         if any(str(real) == r or str(real).startswith(r + os.sep) for r in SYSTEM_ROOTS if os.name != "nt"):
             raise FileRefused(f"{raw} is a system file; only images and videos in allowed folders can be uploaded.")
         root = self._root_of(real)
@@ -50,16 +59,7 @@ class FilePolicy:
             )
         if root != self._real(self.output_dir) and (_hidden(raw, root) or _hidden(real, root)):
             raise FileRefused(f"{raw} is in a hidden file or folder; pika-mcp never uploads those.")
-        info = real.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(f"{raw} is not a regular file.")
-        if info.st_size > MAX_UPLOAD_BYTES:
-            raise FileRefused(f"{raw} is {info.st_size} bytes; the limit is {MAX_UPLOAD_BYTES}.")
-        with real.open("rb") as source:
-            content_type = sniff(source.read(SNIFF_BYTES))
-        if content_type is None or not content_type.startswith(("image/", "video/")):
-            raise FileRefused(f"{raw} is not an image or a video by its content; only those can be uploaded.")
-        return LocalFile(real, content_type, info.st_size)
+        return _content(raw, real)
 
     def _root_of(self, real: Path) -> Path | None:
         for folder in (self.output_dir, *self.allowed):
@@ -74,6 +74,40 @@ class FilePolicy:
             return folder.resolve(strict=True)
         except (OSError, RuntimeError):
             return None
+
+
+def _content(raw: Path, real: Path) -> LocalFile:
+    """The checks every file passes, whoever named it: a regular file, not too large, an image or a video by its bytes."""
+    try:
+        info = real.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(f"{raw} is not a regular file.")
+        if info.st_size > MAX_UPLOAD_BYTES:
+            raise FileRefused(f"{raw} is {info.st_size} bytes; the limit is {MAX_UPLOAD_BYTES}.")
+        with real.open("rb") as source:
+            content_type = sniff(source.read(SNIFF_BYTES))
+    except OSError:
+        raise FileRefused(f"{raw} does not exist or cannot be read.{_permission_hint(raw)}") from None
+    if content_type is None or not content_type.startswith(("image/", "video/")):
+        raise FileRefused(f"{raw} is not an image or a video by its content; only those can be uploaded.")
+    return LocalFile(real, content_type, info.st_size)
+
+
+def _permission_hint(path: Path) -> str:
+    """On macOS, a file in Desktop, Documents or Downloads that cannot be read may only lack the user's permission."""
+    if sys.platform != "darwin":
+        return ""
+    try:
+        parts = path.relative_to(Path.home()).parts
+    except ValueError:
+        return ""
+    if not parts or parts[0] not in MACOS_PROTECTED:
+        return ""
+    return (
+        f" If it is there, macOS may be keeping it from the app that runs pika-mcp: allow that app (your MCP client or "
+        f"terminal) in System Settings > Privacy & Security > Files and Folders ({parts[0]}) or Full Disk Access, then "
+        "restart it."
+    )
 
 
 def _shown(ref: str) -> str:
