@@ -292,12 +292,14 @@ async def test_bare_pika_mcp_in_a_terminal_says_it_speaks_mcp_and_how_to_try_it(
                                            stderr=subprocess.PIPE, env=env)  # fmt: skip
         async with process:
             assert process.stderr is not None
-            with anyio.fail_after(60):
-                async for chunk in process.stderr:
-                    said += chunk
-                    if b"pika-mcp generate" in said:
-                        break
-            process.terminate()
+            try:
+                with anyio.fail_after(60):
+                    async for chunk in process.stderr:
+                        said += chunk
+                        if b"pika-mcp generate" in said:
+                            break
+            finally:
+                process.terminate()  # it serves until stdin ends; a terminal never ends it
     finally:
         os.close(terminal)
         os.close(controller)
