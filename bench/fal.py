@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx2
 
+from pika_mcp.sandbox.remote import SandboxControl
+
 ROOT = Path(__file__).resolve().parent.parent  # the repository, so `python -m bench.…` resolves
 START_TIMEOUT = 30.0
 
@@ -36,17 +38,17 @@ class Fal:
     url: str
     http: httpx2.AsyncClient
     pid: int
+    control: SandboxControl  # its /_sandbox/* routes, with the token from its state folder
 
     async def configure(self, **switches: Any) -> None:
-        (await self.http.post(f"{self.url}/_sandbox/config", json=switches)).raise_for_status()
+        await self.control.configure(**switches)
 
     async def reset(self) -> None:
         """Forget recorded requests and counts (jobs stay)."""
-        (await self.http.post(f"{self.url}/_sandbox/reset")).raise_for_status()
+        await self.control.reset()
 
     async def received(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        answer = (await self.http.get(f"{self.url}/_sandbox/requests", timeout=120.0)).json()
-        return answer["requests"], answer["counts"]
+        return await self.control.received(timeout=120.0)
 
     async def status(self, status_url: str, logs: bool = False) -> dict[str, Any]:
         answer = await self.http.get(status_url, params={"logs": "1" if logs else "0"}, headers={"Authorization": "Key bench"})
@@ -56,7 +58,7 @@ class Fal:
 @asynccontextmanager
 async def running_fal(state_dir: Path) -> AsyncIterator[Fal]:
     async with serving("bench.fal", str(state_dir)) as (url, pid), httpx2.AsyncClient(timeout=60.0) as http:
-        yield Fal(url, http, pid)
+        yield Fal(url, http, pid, SandboxControl.of(state_dir, http, url))
 
 
 @asynccontextmanager

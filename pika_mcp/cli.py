@@ -10,9 +10,12 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from pika_mcp import __version__
 from pika_mcp.errors import ConfigError, PikaError, scrub, secret_parts
+from pika_mcp.owners import private_file, private_folder
 from pika_mcp.settings import Settings, key_problem
 
 log = logging.getLogger("pika_mcp")
@@ -52,7 +55,10 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("rest", nargs=argparse.REMAINDER)
     jobs = sub.add_parser("jobs", help="recent jobs and the 24-hour spend", parents=[verbosity])
     jobs.add_argument("--limit", type=int, default=20)
-    jobs.add_argument("--prune", type=float, metavar="DAYS", help="delete local videos older than DAYS days")
+    jobs.add_argument(
+        "--prune", type=float, metavar="DAYS", help="delete the videos and posters pika-mcp saved for jobs finished over DAYS days ago"
+    )
+    jobs.add_argument("--dry-run", action="store_true", help="with --prune: list what would be deleted, delete nothing")
     sub.add_parser("doctor", help="check credentials, the queue, the ledger and folders", parents=[verbosity])
     config = sub.add_parser("config", help="print a client's JSON configuration for this server")
     config.add_argument("client", choices=CLIENTS)
@@ -70,6 +76,15 @@ class RedactingFormatter(logging.Formatter):
         return scrub(super().format(record), self._secrets)  # type: ignore[no-any-return]
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log in PIKA_MCP_HOME, each file 0600 from its first line (it may quote prompts and URLs)."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        private_file(Path(self.baseFilename))
+        return stream
+
+
 def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = False, quiet: bool = False) -> None:
     """stderr and the rotating file in the home; `quiet` (a person's command without -v) keeps stderr to warnings."""
     root = logging.getLogger()
@@ -84,8 +99,9 @@ def setup_logging(settings: Settings, *, to_file: bool = True, http: bool = Fals
     root.handlers[:] = [stderr]
     if to_file:
         try:
-            (settings.home / "logs").mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
+            private_folder(settings.home)
+            private_folder(settings.home / "logs")
+            handler = PrivateLogFile(
                 settings.home / "logs" / "pika-mcp.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
             )
             handler.setFormatter(fmt)
@@ -138,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "jobs":
             from pika_mcp.terminal import jobs
 
-            return jobs(settings, args.limit, args.prune)
+            return jobs(settings, args.limit, args.prune, dry_run=args.dry_run)
         if command == "doctor":
             from pika_mcp.doctor import doctor
 

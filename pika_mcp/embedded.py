@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +26,12 @@ TAKEOVER_CHECK = 1.0  # seconds between checks that the hosting process is still
 
 
 def _port_free(port: int) -> bool:
+    """Whether the sandbox can listen on `port` again. Like uvicorn, the probe reuses an address whose last
+    connections linger in TIME_WAIT (POSIX): the sandbox of a process that just exited keeps its address, and the
+    video URLs a model saw keep working (an agent framework may start a new server for every call)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":  # on Windows SO_REUSEADDR would let two listeners share a port; TIME_WAIT does not block there
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -50,13 +56,13 @@ async def embedded_sandbox(home: Path, http: httpx2.AsyncClient) -> AsyncIterato
     lock = FileLock(state / "host.lock")
     stop = anyio.Event()  # stops the sandbox gracefully: uvicorn finishes its requests, then the state closes
     async with anyio.create_task_group() as tg:
-        if lock.acquire():
+        base_url = await _find(state, lock, http)
+        if base_url is None:
             previous = _recorded(state)
             port = int(previous.rsplit(":", 1)[1]) if previous else 0
             port = port if port and _port_free(port) else 0  # keep the address stable across restarts
             base_url = await tg.start(_host, state, lock, port, stop)
         else:
-            base_url = await _find(state, http)
             tg.start_soon(_take_over_when_free, state, lock, base_url, stop)
         try:
             yield base_url
@@ -81,8 +87,13 @@ async def _host(
         lock.release()
 
 
-async def _find(state: Path, http: httpx2.AsyncClient) -> str:
+async def _find(state: Path, lock: FileLock, http: httpx2.AsyncClient) -> str | None:
+    """None once this process holds the lock (it hosts); else the address of the live sandbox another one hosts.
+
+    The host may be exiting (a client closed it) while this one starts: the lock then frees, and this one hosts."""
     for _ in range(FIND_ATTEMPTS):
+        if lock.acquire():
+            return None
         if (base_url := _recorded(state)) and await _alive(http, base_url):
             log.info("using the sandbox another pika-mcp process hosts at %s", base_url)
             return base_url

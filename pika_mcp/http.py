@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -13,7 +14,8 @@ from typing import Any
 
 from pika_mcp import __version__
 from pika_mcp.errors import ConfigError
-from pika_mcp.settings import Settings
+from pika_mcp.owners import owner_id, owner_key
+from pika_mcp.settings import MIN_TOKEN_CHARS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # The SDK needs an issuer URL with its token verifier; with no resource_server_url it is never
 # published or contacted (no OAuth metadata routes are served). Tokens here are static, per person.
 STATIC_ISSUER = "http://127.0.0.1/static-tokens"
+# One person cannot fill the server's session table (the SDK's own cap, 10,000, is shared by everyone).
+SESSIONS_PER_PERSON = 100
 
 
 def is_loopback(host: str) -> bool:
@@ -37,16 +41,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def person_id(token: str) -> str:
-    """A stable, non-secret name for the person behind a token (what logs and session checks see)."""
-    return "person-" + hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
 class StaticTokens:
-    """The SDK's TokenVerifier over PIKA_MCP_TOKEN: each token is one person, compared in constant time."""
+    """The SDK's TokenVerifier over PIKA_MCP_TOKEN: each token is one person, compared in constant time.
 
-    def __init__(self, tokens: tuple[str, ...]) -> None:
-        self._known = [(hashlib.sha256(t.encode()).digest(), person_id(t)) for t in tokens]
+    A person's id (the AccessToken's client_id) is their owner id, HMAC-SHA256 of the token under the home's owner
+    key: the same id scopes their ledger rows, their sessions and their log lines.
+    """
+
+    def __init__(self, tokens: tuple[str, ...], key: bytes) -> None:
+        self._known = [(hashlib.sha256(t.encode()).digest(), owner_id(key, t)) for t in tokens]
 
     async def verify_token(self, token: str) -> Any:
         from mcp.server.auth.provider import AccessToken
@@ -94,6 +97,12 @@ def transport_security(settings: Settings, host: str) -> Any:
 
 
 def check_exposure(settings: Settings, host: str) -> None:
+    if short := [len(t) for t in settings.tokens if len(t) < MIN_TOKEN_CHARS]:
+        raise ConfigError(
+            f"PIKA_MCP_TOKEN holds {len(short)} token(s) shorter than {MIN_TOKEN_CHARS} characters ({', '.join(map(str, short))}); "
+            "anyone who can reach the server could guess one. Use long random tokens, e.g. the output of "
+            "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`."
+        )
     if not settings.tokens and not is_loopback(host):
         raise ConfigError(
             f"Refusing to serve on {host} without a token: anyone who can reach it could spend your fal credit. "
@@ -113,7 +122,7 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     auth: dict[str, Any] = {}
     if settings.tokens:
         auth = {
-            "token_verifier": StaticTokens(settings.tokens),
+            "token_verifier": StaticTokens(settings.tokens, owner_key(settings.home)),
             "auth": AuthSettings(issuer_url=STATIC_ISSUER, resource_server_url=None),  # type: ignore[arg-type]
         }
     # remote: no local file is readable over HTTP unless PIKA_MCP_ALLOWED_DIRS says so.
@@ -127,13 +136,50 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
                              "backend": settings.backend, "stateless": stateless},
                             status_code=200 if state == "ready" else 503)  # fmt: skip
 
-    return server.mcp.streamable_http_app(
+    app = server.mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # progress notifications need the SSE response stream
         stateless_http=stateless,
         transport_security=transport_security(settings, host),
         host=host,
     )
+    # The SDK builds its session manager inside streamable_http_app and takes no factory: give that one manager
+    # the per-person admission rule (the subclass adds no state, only the rule).
+    server.mcp.session_manager.__class__ = per_person_sessions()
+    return app
+
+
+class _PersonAtLimit(Exception):
+    """This person already holds SESSIONS_PER_PERSON open sessions."""
+
+
+@functools.cache
+def per_person_sessions() -> type:
+    """The SDK's session manager, admitting at most SESSIONS_PER_PERSON open sessions per person (made on first use:
+    the SDK import is kept off the path of a refusal)."""
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from starlette.responses import JSONResponse
+
+    class PerPersonSessions(StreamableHTTPSessionManager):
+        def _admit_session(self, requestor: Any) -> Any:
+            held = sum(1 for session in self._server_instances if self._session_owners.get(session) == requestor)
+            if held >= SESSIONS_PER_PERSON:
+                raise _PersonAtLimit
+            return super()._admit_session(requestor)
+
+        async def _handle_stateful_request(self, scope: Any, receive: Any, send: Any) -> None:
+            try:
+                await super()._handle_stateful_request(scope, receive, send)
+            except _PersonAtLimit:  # raised at admission, before anything was sent
+                log.warning("refused a new session: this person already holds %d", SESSIONS_PER_PERSON)
+                message = (
+                    f"You already have {SESSIONS_PER_PERSON} open sessions, the most one person may hold. End one "
+                    "(DELETE /mcp with its Mcp-Session-Id), or let an idle one expire, then connect again."
+                )
+                body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+                await JSONResponse(body, status_code=429)(scope, receive, send)
+
+    return PerPersonSessions
 
 
 def serve_http(settings: Settings, host: str = "127.0.0.1", port: int = 8765, stateless: bool = False) -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 import anyio
@@ -17,15 +16,46 @@ from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FileRefused, InputError
 from pika_mcp.files import FilePolicy, LocalFile
 from pika_mcp.ledger import Ledger
-from pika_mcp.models import MEDIA_FIELDS
+from pika_mcp.models import MAX_DATA_URI_BYTES, MEDIA_FIELDS, data_uri_size
 from pika_mcp.sniff import SNIFF_BYTES, sniff
 from pika_mcp.storage import FalStorage
 
-MAX_DATA_URI_BYTES = 50 * 1024 * 1024  # decoded; larger inputs should be files
 HASH_CHUNK = 1 << 20
 # Files up to this size are hashed before anything is sent, so a cached one costs no request at all;
 # larger ones are hashed while they upload, which saves a whole pass over the file on every new upload.
 HASH_FIRST_BYTES = 16 * 1024 * 1024
+# Digests of files hashed for a call's identity, by the file's identity (device, inode, size, times), so the
+# upload that follows need not read the file again; a few hundred cover every call in flight.
+KNOWN_DIGESTS = 256
+
+
+class _Source(Protocol):
+    name: str
+    content_type: str
+    size: int
+
+    def read_at(self, offset: int, length: int) -> bytes: ...
+
+    def unchanged(self) -> bool: ...
+
+
+@dataclass
+class _Bytes:
+    """A data: URI's decoded bytes, readable like an open file."""
+
+    data: bytes
+    content_type: str
+    name: str = "upload"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return self.data[offset : offset + length]
+
+    def unchanged(self) -> bool:
+        return True
 
 
 @dataclass
@@ -34,17 +64,15 @@ class Inputs:
     storage: FalStorage
     ledger: Ledger
     origin: str  # the storage the cache is valid for
+    _digests: OrderedDict[tuple[int, ...], str] = field(default_factory=OrderedDict, repr=False)
 
     async def resolve(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
         """The body with every local or data: media reference replaced by an uploaded URL; nothing uploaded if one is refused."""
-        for field, ref in _media_refs(body):  # refuse the whole call before any file leaves the machine
+        for field_name, ref in _media_refs(body):  # refuse the whole call before any file leaves the machine
             if ref.startswith("data:"):
-                _data_content(ref, field)
+                _data_content(ref, field_name)
             elif not ref.startswith(("https://", "http://")):
-                try:
-                    await self._check(ref)
-                except FileRefused as exc:
-                    raise FileRefused(f"{field}: {exc}", field=field) from None
+                (await self._open(ref, field_name)).close()
         out = dict(body)
         for name in MEDIA_FIELDS:
             value = out.get(name)
@@ -54,20 +82,62 @@ class Inputs:
                 out[name] = [await self.url_for(v, f"{name}[{i}]") for i, v in enumerate(value)]
         return out
 
-    async def url_for(self, ref: str, field: str) -> str:
+    async def content_of(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with each local file named by its content (`sha256:…`), not its path; nothing is uploaded.
+
+        What a call is keyed on for idempotency: the same path with new content is a new call.
+        """
+        out = dict(body)
+        for name in MEDIA_FIELDS:
+            value = out.get(name)
+            if isinstance(value, str):
+                out[name] = await self._content_ref(value, name)
+            elif isinstance(value, list):
+                out[name] = [await self._content_ref(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return out
+
+    async def _content_ref(self, ref: Any, field_name: str) -> Any:
+        if not isinstance(ref, str) or ref.startswith(("https://", "http://", "data:")):
+            return ref  # a URL is what fal fetches; a data: URI is its own content
+        with await self._open(ref, field_name) as local:
+            return "sha256:" + await self._digest(local)
+
+    async def url_for(self, ref: str, field_name: str) -> str:
         if ref.startswith(("https://", "http://")):
             return ref
         if ref.startswith("data:"):
-            return await self._upload_data(ref, field)
+            data, content_type = _data_content(ref, field_name)
+            source = _Bytes(data, content_type, f"upload.{content_type.split('/')[1]}")
+            return str((await self._cached_upload(source, hashlib.sha256(data).hexdigest()))["url"])
         return (await self.upload(ref))["url"]
 
     async def upload(self, ref: str) -> dict[str, Any]:
-        """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer."""
-        local = await self._check(ref)
-        if local.size > HASH_FIRST_BYTES:
-            return await self._upload_while_hashing(local)
-        digest = await anyio.to_thread.run_sync(_sha256, local.path)
-        return await self._cached_upload(local, digest)
+        """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer.
+
+        The file is opened once: what is checked, hashed and uploaded all come from that one descriptor. A file
+        small enough is read once and the bytes hashed are the bytes sent.
+        """
+        with await self._open(ref) as local:
+            known = self._digests.get(local.identity)
+            if known is not None and (found := self.ledger.upload(known, self.origin)) is not None:
+                return found
+            if local.size > HASH_FIRST_BYTES:
+                return await self._upload_while_hashing(local)
+            data = await anyio.to_thread.run_sync(local.read_at, 0, local.size)
+            if len(data) != local.size:
+                raise FileRefused(f"{local.name} changed while it was being read; try again once it is written.")
+            digest = self._know(local.identity, hashlib.sha256(data).hexdigest())
+            return await self._cached_upload(_Bytes(data, local.content_type, local.name), digest)
+
+    async def _digest(self, local: LocalFile) -> str:
+        return self._digests.get(local.identity) or self._know(local.identity, await anyio.to_thread.run_sync(_sha256, local))
+
+    def _know(self, identity: tuple[int, ...], digest: str) -> str:
+        self._digests[identity] = digest
+        self._digests.move_to_end(identity)
+        while len(self._digests) > KNOWN_DIGESTS:
+            self._digests.popitem(last=False)
+        return digest
 
     async def _upload_while_hashing(self, local: LocalFile) -> dict[str, Any]:
         """Upload and hash at once; if the hash shows the content was uploaded before, stop and answer that.
@@ -80,7 +150,7 @@ class Inputs:
         async def send(scope: anyio.CancelScope) -> None:
             with scope:
                 try:
-                    done["url"] = await self.storage.upload(local.path, local.content_type, local.size)
+                    done["url"] = await self.storage.upload(local, local.content_type, local.size)
                 except Exception as exc:  # raised below as itself, not inside a task group's exception group
                     done["error"] = exc
 
@@ -88,7 +158,7 @@ class Inputs:
         async with anyio.create_task_group() as tg:
             tg.start_soon(send, sending)
             try:
-                done["sha256"] = await anyio.to_thread.run_sync(_sha256, local.path)
+                done["sha256"] = await anyio.to_thread.run_sync(_sha256, local)
                 done["known"] = self.ledger.upload(done["sha256"], self.origin)
             except Exception as exc:
                 done["error"] = exc
@@ -100,32 +170,29 @@ class Inputs:
             raise done["error"]
         return self._remember(local, done["sha256"], done["url"])
 
-    async def _check(self, ref: str) -> LocalFile:
+    async def _open(self, ref: str, field_name: str | None = None) -> LocalFile:
         if self.policy is None:
             raise FileRefused(
                 "Local files are not accepted on this server (HTTP without PIKA_MCP_ALLOWED_DIRS); pass an https URL."
             )
-        return await anyio.to_thread.run_sync(self.policy.check, ref)
+        try:
+            return await anyio.to_thread.run_sync(self.policy.open, ref)
+        except FileRefused as exc:
+            if field_name is None:
+                raise
+            raise FileRefused(f"{field_name}: {exc}", field=field_name) from None
 
-    async def _cached_upload(self, local: LocalFile, digest: str) -> dict[str, Any]:
+    async def _cached_upload(self, source: _Source, digest: str) -> dict[str, Any]:
         if (known := self.ledger.upload(digest, self.origin)) is not None:
             return known
-        url = await self.storage.upload(local.path, local.content_type, local.size)
-        return self._remember(local, digest, url)
+        url = await self.storage.upload(source, source.content_type, source.size)
+        return self._remember(source, digest, url)
 
-    def _remember(self, local: LocalFile, digest: str, url: str) -> dict[str, Any]:
-        self.ledger.add_upload(digest, self.origin, url, local.content_type, local.size)
-        return {"url": url, "content_type": local.content_type, "file_size": local.size, "sha256": digest}
-
-    async def _upload_data(self, uri: str, field: str) -> str:
-        data, content_type = _data_content(uri, field)
-        digest = hashlib.sha256(data).hexdigest()
-        if (known := self.ledger.upload(digest, self.origin)) is not None:
-            return str(known["url"])
-        with tempfile.TemporaryDirectory(prefix="pika-mcp-") as folder:
-            path = Path(folder) / f"upload.{content_type.split('/')[1]}"
-            path.write_bytes(data)
-            return str((await self._cached_upload(LocalFile(path, content_type, len(data)), digest))["url"])
+    def _remember(self, source: _Source, digest: str, url: str) -> dict[str, Any]:
+        if not source.unchanged():  # written to while it was hashed or sent: the bytes at fal may not be the hashed ones
+            raise FileRefused(f"{source.name} changed while it was being uploaded; try again once it is written.")
+        self.ledger.add_upload(digest, self.origin, url, source.content_type, source.size)
+        return {"url": url, "content_type": source.content_type, "file_size": source.size, "sha256": digest}
 
 
 def _media_refs(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -153,18 +220,22 @@ def decode_data_uri(uri: str, field: str) -> bytes:
     header, sep, payload = uri.partition(",")
     if not sep:
         raise InputError(f"{field}: a data: URI needs a comma before its data.", field=field)
-    if len(payload) > MAX_DATA_URI_BYTES * 4 // 3 + 4:
-        raise InputError(f"{field}: the data: URI is over {MAX_DATA_URI_BYTES // 2**20} MB; pass a file path instead.", field=field)
+    too_big = f"{field}: the data: URI is over {MAX_DATA_URI_BYTES // 2**20} MB; pass a file path instead."
+    if data_uri_size(uri) > MAX_DATA_URI_BYTES:  # judged from its length, before decoding anything
+        raise InputError(too_big, field=field)
     try:
         data = base64.b64decode(payload, validate=True) if header.endswith(";base64") else unquote_to_bytes(payload)
     except (binascii.Error, ValueError):
         raise InputError(f"{field}: the data: URI is not valid base64.", field=field) from None
+    if len(data) > MAX_DATA_URI_BYTES:
+        raise InputError(too_big, field=field)
     return data
 
 
-def _sha256(path: Path) -> str:
+def _sha256(source: _Source) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(HASH_CHUNK):
-            digest.update(chunk)
+    offset = 0
+    while offset < source.size and (chunk := source.read_at(offset, min(HASH_CHUNK, source.size - offset))):
+        digest.update(chunk)
+        offset += len(chunk)
     return digest.hexdigest()

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx2
 
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
@@ -30,13 +29,23 @@ SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
 PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
 FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
 ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died (and ledger checkpoints)
+SAVE_ERROR_CHARS = 300  # a save_error is a sentence for the reader, not a traceback
+LOST_SUBMIT = (
+    "pika-mcp stopped between sending the submit and reading fal's answer; fal may have the job. "
+    "Check https://fal.ai/dashboard before retrying."
+)
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
 MediaResolver = Callable[[Endpoint, dict[str, Any]], Awaitable[dict[str, Any]]]
+ContentOf = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]  # local files named by their content (Inputs.content_of)
 
 
 async def _no_media(endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+async def _as_named(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
@@ -61,6 +70,7 @@ class JobService:
         budget_usd: float | None = None,
         outputs: Outputs | None = None,
         resolve_media: MediaResolver = _no_media,
+        content_of: ContentOf = _as_named,
         liveness: Liveness | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -70,12 +80,15 @@ class JobService:
         self.budget_usd = budget_usd
         self._outputs = outputs
         self._resolve_media = resolve_media
+        self._content_of = content_of
         self._clock = clock
         self._liveness = liveness
         self.me = liveness.token if liveness else None
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
-        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_success=self._save_video)
+        self._unsaved: list[Job] = []  # handed over before save_forever started
+        self._spawn: Callable[..., Any] | None = None
+        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -85,29 +98,70 @@ class JobService:
         count = 0
         for job in self.ledger.claim_orphans(self.me or "", alive):
             if not job.submitted:
-                self.ledger.settle(
-                    job,
-                    "failed",
-                    error={
-                        "type": "submit_outcome_unknown",
-                        "message": "pika-mcp stopped between sending the submit and reading fal's answer; "
-                        "fal may have the job. Check https://fal.ai/dashboard before retrying.",
-                        "detail": None,
-                    },
-                    note="recovered after restart",
-                )
+                self.ledger.settle(job, "failed", error=_lost(LOST_SUBMIT), note="recovered after restart")
+            elif job.saving:  # fal had finished; the process saving the video died: save it here
+                self.save_later(job)
             else:
                 self.tracker.track(job, delay=0.0)
                 count += 1
         return count
 
     async def recover_downloads(self) -> None:
-        """Videos of succeeded jobs that were never saved locally (the saving process died): save them now."""
+        """Videos of succeeded jobs that could not be saved (`save_error`): try once more at start and now and then."""
         if self._outputs is None:
             return
         alive = self._liveness.alive if self._liveness else (lambda token: False)
-        for job in self.ledger.claim_downloads(self.me or "", alive, self._clock() - SPEND_WINDOW):
-            await self._notify(await self._save_video(job))
+        try:
+            jobs = self.ledger.claim_downloads(self.me or "", alive, self._clock() - SPEND_WINDOW)
+        except Exception:  # starting never depends on a save
+            log.exception("looking for unsaved videos failed")
+            return
+        for job in jobs:
+            await self._save(job)
+
+    def save_later(self, job: Job) -> None:
+        """fal finished this job: save its video in the background (see save_forever)."""
+        if self._spawn is None:
+            self._unsaved.append(job)
+        else:
+            self._spawn(self._save, job)
+
+    async def save_forever(self) -> None:
+        """Save each video handed over, concurrently (downloads are bounded by the outputs' own pool)."""
+        async with anyio.create_task_group() as tg:
+            self._spawn = tg.start_soon
+            try:
+                while self._unsaved:
+                    tg.start_soon(self._save, self._unsaved.pop())
+                await anyio.sleep_forever()
+            finally:
+                self._spawn = None
+
+    async def _save(self, job: Job) -> None:
+        """Download, measure and poster; then the job is `succeeded`, with `save_error` if the copy failed.
+
+        Any failure becomes `save_error`: a hostile or broken answer must never stop the server or hold the job.
+        A job already `succeeded` (a retry after `save_error`) only gets its local copy filled in."""
+        assert job.video is not None
+        try:
+            if self._outputs is None:
+                raise RuntimeError("no output folder")
+            facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
+            video = {**job.video, **facts, "save_error": None}
+        except Exception as exc:
+            log.warning("could not save the video of %s: %s", job.job_id, exc)
+            reason = str(exc) if isinstance(exc, PikaError) else f"{type(exc).__name__}: {exc}"
+            video = {**job.video, "save_error": reason[:SAVE_ERROR_CHARS]}
+        try:
+            if job.finished:
+                saved = self.ledger.update(job, video=video)
+            else:
+                note = "saved" if video.get("local_path") else "not saved"
+                saved = self.ledger.settle(job, "succeeded", note=note, video=video) or self.ledger.reload(job)
+        except Exception:
+            log.exception("recording the saved video of %s failed", job.job_id)
+            return
+        await self._notify(saved)
 
     async def adopt_forever(self) -> None:
         """Another process on this home may die with live jobs: take them over."""
@@ -130,17 +184,6 @@ class JobService:
             except Exception:
                 log.exception("a job listener failed")
 
-    async def _save_video(self, job: Job) -> Job:
-        if self._outputs is None or job.video is None:
-            return job
-        try:
-            facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
-        except (FalError, OSError, httpx2.TransportError) as exc:
-            log.warning("could not save the video of %s: %s", job.job_id, exc)
-            reason = str(exc) if isinstance(exc, PikaError) else f"{type(exc).__name__}: {exc}"
-            return self.ledger.update(job, video={**job.video, "save_error": reason[:300]})
-        return self.ledger.update(job, video={**job.video, **facts, "save_error": None})
-
     # -- the tools ------------------------------------------------------------------------------
 
     def estimate(self, endpoint: Endpoint, body: dict[str, Any]) -> float:
@@ -159,7 +202,8 @@ class JobService:
     async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
         """Returns (job, deduplicated). Raises for a call that produced no job."""
         body = call.body()
-        key = call_key(endpoint, body)
+        # A local file counts by its content, not its path (DESIGN.md, Idempotency): an edited image is a new call.
+        key = call_key(endpoint, await self._content_of(body) if _has_local_media(body) else body)
         estimate = self.estimate(endpoint, body)
         if _has_local_media(body):  # refuse or dedupe before uploading anything; add_unless decides for good
             if earlier := self._check(owner, key, call.force_new, estimate):
@@ -191,20 +235,26 @@ class JobService:
         try:
             submitted = await self.queue.submit(endpoint.endpoint_id, sent)
         except SubmitOutcomeUnknown as exc:
-            error = {"type": "submit_outcome_unknown", "message": str(exc), "detail": None}
-            return self.ledger.update(job, status="failed", error=error), False
+            return self.ledger.update(job, status="failed", error=_lost(str(exc))), False
         except FalError as exc:
             self.ledger.update(job, status="failed", error=failure(exc), note="submit refused")
             raise
-        job = self.ledger.update(
-            job,
-            request_id=submitted.request_id,
-            status_url=submitted.status_url,
-            response_url=submitted.response_url,
-            cancel_url=submitted.cancel_url,
-            queue_position=submitted.queue_position,
-            note="submitted",
-        )
+        except Exception as exc:  # sent, and an answer we could not read: fal may have the job (and bill it)
+            log.exception("the submit of %s ended unexpectedly", job.local_id)
+            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+        try:
+            job = self.ledger.update(
+                job,
+                request_id=submitted.request_id,
+                status_url=submitted.status_url,
+                response_url=submitted.response_url,
+                cancel_url=submitted.cancel_url,
+                queue_position=submitted.queue_position,
+                note="submitted",
+            )
+        except Exception as exc:  # e.g. a request_id fal already gave another job
+            log.exception("recording fal's answer for %s failed", job.local_id)
+            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
         await self._notify(job)
         return job, False
@@ -235,7 +285,7 @@ class JobService:
 
     async def cancel(self, owner: str, job_id: str) -> Job:
         job = self.get(owner, job_id)
-        if job.finished or not job.submitted:
+        if job.finished or not job.submitted or job.saving:  # saving: fal already finished it
             return job
         try:
             outcome = await self.queue.cancel(job.cancel_url or "")
@@ -251,18 +301,20 @@ class JobService:
         job = self.ledger.reload(job)
         if job.finished:
             return job
+        note = f"cancel: {outcome}"
         if outcome == "OK":
-            job = self.ledger.settle(job, "cancelled", note="cancel: OK", queue_position=None, cancel_requested=True) or self.ledger.reload(job)
+            settled = self.ledger.settle(job, "cancelled", note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
+            job = settled or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "NOT_FOUND":
             error = {"type": "not_found", "message": "fal no longer knows this request (cancel answered NOT_FOUND).", "detail": None}
-            job = self.ledger.settle(job, "failed", note="cancel: NOT_FOUND", error=error) or self.ledger.reload(job)
+            job = self.ledger.settle(job, "failed", note=note, error=error, cancel_outcome=outcome) or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "CANCELLATION_REQUESTED":
-            job = self.ledger.update(job, cancel_requested=True, note="cancel: CANCELLATION_REQUESTED")
+            job = self.ledger.update(job, cancel_requested=True, note=note, cancel_outcome=outcome)
             self.tracker.poke(job.local_id)
         else:  # ALREADY_COMPLETED: the tracker will settle it from the result
-            job = self.ledger.update(job, note="cancel: ALREADY_COMPLETED")
+            job = self.ledger.update(job, note=note, cancel_outcome=outcome)
             self.tracker.poke(job.local_id)
         await self._notify(job)
         return job
@@ -270,6 +322,10 @@ class JobService:
     def list(self, owner: str, status: str | None = None, limit: int = 20) -> tuple[list[Job], float]:
         spent = self.ledger.spend(owner, self._clock() - SPEND_WINDOW)
         return self.ledger.list(owner, status, limit), spent
+
+
+def _lost(message: str) -> dict[str, Any]:
+    return {"type": "submit_outcome_unknown", "message": message, "detail": None}
 
 
 __all__ = ["JobService", "TERMINAL", "call_key"]

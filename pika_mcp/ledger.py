@@ -6,18 +6,28 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pika_mcp.errors import BudgetExceeded
+from pika_mcp.owners import private_file
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+LIVE: frozenset[str] = frozenset({"queued", "running"})
 LOCAL_OWNER = "local"
 BUSY_TIMEOUT_MS = 10_000  # several processes share one home; writers wait rather than fail
+
+# The money rules in SQL (DESIGN.md, "Money" and "Idempotency"). A job counts as spend unless it failed or was
+# cancelled, except a submit whose answer was lost: fal may have made that job and may bill it. An identical
+# call is answered by an earlier job unless that one failed or was cancelled.
+SPENDS = "(status NOT IN ('failed', 'cancelled') OR json_extract(error, '$.type') = 'submit_outcome_unknown')"
+DEDUPES = "status NOT IN ('failed', 'cancelled')"
+SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
+SAME_CALL_SQL = f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
 
 # Each entry moves the schema one version up; the index + 1 is the version it produces.
 MIGRATIONS: tuple[str, ...] = (
@@ -67,6 +77,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN tracker TEXT;
     """,
+    # v3: fal's answer to the last cancel, shown in the job view.
+    """
+    ALTER TABLE jobs ADD COLUMN cancel_outcome TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -93,6 +107,7 @@ class Job:
     error: dict[str, Any] | None = None
     cancel_requested: bool = False
     tracker: str | None = None
+    cancel_outcome: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -105,6 +120,11 @@ class Job:
     @property
     def submitted(self) -> bool:
         return self.request_id is not None
+
+    @property
+    def saving(self) -> bool:
+        """fal finished and its answer is recorded, the local copy is not written yet: still `running`."""
+        return not self.finished and self.video is not None
 
 
 _JSON_COLUMNS = ("arguments", "video", "error")
@@ -126,6 +146,9 @@ class Ledger:
         # Checkpoints run from the service's background loop (checkpoint()), not inside a tool call.
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._db.execute("PRAGMA foreign_keys = ON")
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):  # prompts and storage URLs: the user's alone
+            if (path.parent / name).exists():
+                private_file(path.parent / name)
         self._migrate()
 
     def close(self) -> None:
@@ -166,6 +189,15 @@ class Ledger:
         with self._lock:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def rekey_owners(self, moves: dict[str, str], others: Callable[[str], str | None]) -> int:
+        """Owner ids replaced in one transaction: `moves` first, then each other owner that `others` gives a new id."""
+        with self._tx() as db:
+            count = sum(db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, old)).rowcount for old, new in moves.items())
+            for (owner,) in db.execute("SELECT DISTINCT owner FROM jobs").fetchall():
+                if (new := others(owner)) is not None:
+                    count += db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, owner)).rowcount
+        return count
+
     # -- writes ---------------------------------------------------------------------------------
 
     def add(self, job: Job, note: str = "intent recorded") -> None:
@@ -187,7 +219,8 @@ class Ledger:
         return new
 
     def settle(self, job: Job, status: str, note: str | None = None, **changes: Any) -> Job | None:
-        """Move a live job to a final status, unless some other path (or process) settled it first."""
+        """Move a live job on (to a final status, or to `running` while its video is saved), unless another path or
+        process settled it first; None then."""
         now = time.time()
         new = replace(job, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
         row = _to_row(new, (*changes, "status", "updated_at"))
@@ -205,20 +238,12 @@ class Ledger:
         """In one transaction: return an identical recent job if any, refuse past the budget, else add the intent row."""
         with self._tx() as db:
             if dedupe_since is not None:
-                cursor = db.execute(
-                    "SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? "
-                    "AND status NOT IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
-                    (job.owner, job.args_key, dedupe_since),
-                )
+                cursor = db.execute(SAME_CALL_SQL, (job.owner, job.args_key, dedupe_since))
                 names = [d[0] for d in cursor.description]
                 if (found := cursor.fetchone()) is not None:
                     return _from_row(dict(zip(names, found, strict=True)))
             if budget is not None:
-                spent = db.execute(
-                    "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? "
-                    "AND status NOT IN ('failed', 'cancelled')",
-                    (job.owner, spend_since),
-                ).fetchone()[0]
+                spent = db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()[0]
                 if spent + job.estimated_cost_usd > budget + 1e-9:
                     raise BudgetExceeded(spent=round(spent, 4), cap=budget, estimate=job.estimated_cost_usd)
             row = _to_row(job)
@@ -242,10 +267,10 @@ class Ledger:
         return [job for local_id in claimed if (job := self.get(local_id)) is not None]
 
     def claim_downloads(self, me: str, alive: Any, since: float) -> list[Job]:
-        """Succeeded jobs whose video was never saved locally (the saving process died): take them over."""
+        """Succeeded jobs whose video could not be saved (`save_error`), never pruned ones: take them over to retry."""
         query = (
-            "SELECT local_id, tracker FROM jobs WHERE status = 'succeeded' AND created_at >= ? "
-            "AND video IS NOT NULL AND json_extract(video, '$.local_path') IS NULL"
+            "SELECT local_id, tracker FROM jobs WHERE status = 'succeeded' AND created_at >= ? AND video IS NOT NULL "
+            "AND json_extract(video, '$.local_path') IS NULL AND json_extract(video, '$.pruned_at') IS NULL"
         )
         with self._lock:
             rows = self._db.execute(query, (since,)).fetchall()
@@ -280,26 +305,25 @@ class Ledger:
             params.append(status)
         return self._select(query + " ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit])
 
-    def unfinished(self) -> list[Job]:
-        return self._select("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at", [])
-
     def recent_same(self, owner: str, args_key: str, since: float) -> Job | None:
         """The newest job with the same call since `since`, unless it failed or was cancelled."""
-        rows = self._select(
-            "SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? "
-            "AND status NOT IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
-            [owner, args_key, since],
-        )
+        rows = self._select(SAME_CALL_SQL, [owner, args_key, since])
         return rows[0] if rows else None
 
     def spend(self, owner: str, since: float) -> float:
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? "
-                "AND status NOT IN ('failed', 'cancelled')",
-                (owner, since),
-            ).fetchone()
+            row = self._db.execute(SPEND_SQL, (owner, since)).fetchone()
         return round(float(row[0]), 4)
+
+    def prunable(self, before: float) -> list[Job]:
+        """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
+        return self._select(
+            "SELECT * FROM jobs WHERE status = 'succeeded' AND video IS NOT NULL "
+            "AND (json_extract(video, '$.local_path') IS NOT NULL OR json_extract(video, '$.poster_path') IS NOT NULL) "
+            "AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = 'succeeded') < ? "
+            "ORDER BY created_at",
+            [before],
+        )
 
     def history(self, job: Job) -> list[tuple[str, float, str | None]]:
         with self._lock:

@@ -3,24 +3,58 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PROMPT_CHARS = 2500  # fal answers 422 past this (TanStack/ai PR #396)
 MAX_FRAMES_SECONDS = 25  # Pikaframes: all transitions together
 MEDIA_FIELDS = ("image_url", "image_urls", "video_url")  # fields that take a MediaRef or a list of them
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: no longer local path exists, and refusals quote the path
+MAX_SCENES_IMAGES = 10  # Pikascenes: fal's page shows no cap, but each image costs the renderer memory; 10 is plenty
+MAX_URL_CHARS = 8192  # far past any real media URL; one caller's arguments stay small in the shared ledger
+MAX_DATA_URI_BYTES = 20 * 1024 * 1024  # decoded; larger inputs should be files
+
+
+def data_uri_size(uri: str) -> int:
+    """The most bytes a data: URI can decode to, from its length alone (nothing is decoded)."""
+    header, _, payload = uri.partition(",")
+    if header.endswith(";base64"):  # every 4 characters are 3 bytes, less one per padding `=`
+        return len(payload) * 3 // 4 - payload.endswith("=") - payload.endswith("==")
+    return len(payload) - 2 * payload.count("%")  # each %XX is one byte, every other character one
+
+
+def is_unc(ref: str) -> bool:
+    r"""A network path in any spelling: `\\host\share`, `//host/share`, `file:////host/…`, `file://host/…`.
+
+    Device paths (`\\?\…`, `\\.\…`) count too: no person means one for an image. Judged from the text alone.
+    """
+    value = ref.strip()
+    if value[:7].lower() == "file://":
+        host, _, _ = value[7:].partition("/")
+        if host.lower() not in ("", "localhost"):
+            return True
+        value = unquote(value[7 + len(host) :])
+    return value.replace("\\", "/").startswith("//")
 
 
 def _media_ref(value: str) -> str:
     """https URL, data: URI, file:// URI or absolute path; checked for form here, for content later."""
-    if value.startswith(("https://", "http://", "data:")):
+    if value.startswith("data:"):
+        if (size := data_uri_size(value)) > MAX_DATA_URI_BYTES:
+            raise ValueError(f"a data: URI holds at most {MAX_DATA_URI_BYTES // 2**20} MB, got {size // 2**20} MB; pass a path")
+        return value
+    if value.startswith(("https://", "http://")):
+        if len(value) > MAX_URL_CHARS:
+            raise ValueError(f"a media URL is at most {MAX_URL_CHARS} characters, got {len(value)}")
         return value
     if len(value) > MAX_PATH_CHARS:
         raise ValueError(f"a local path or file:// URI is at most {MAX_PATH_CHARS} characters, got {len(value)}")
+    if is_unc(value):  # refused here, before any file system call can open a connection to the host it names
+        raise ValueError(f"names another host or a network share, never read; give a local path or https URL: {value[:80]!r}")
     if value.startswith("file://"):
         return value
-    if value.startswith("/") or (len(value) > 2 and value[1] == ":" and value[2] in "\\/") or value.startswith("\\\\"):
+    if value.startswith("/") or (len(value) > 2 and value[1] == ":" and value[2] in "\\/"):
         return value
     raise ValueError(
         "must be an https URL, a data: URI, a file:// URI or an absolute local path "
@@ -73,7 +107,9 @@ class V22ImageToVideo(PikaInput):
 
 
 class V22Pikascenes(PikaInput):
-    image_urls: Annotated[list[MediaRef], Field(min_length=1, description="Images to combine into one scene.")]
+    image_urls: Annotated[
+        list[MediaRef], Field(min_length=1, max_length=MAX_SCENES_IMAGES, description="1 to 10 images to combine into one scene.")
+    ]
     prompt: Prompt
     negative_prompt: NegativePrompt = "ugly, bad, terrible"
     aspect_ratio: AspectRatio = "16:9"
@@ -95,6 +131,13 @@ class V22Pikascenes(PikaInput):
                     "image_urls": [i["image_url"] for i in images]
                 }
         return data
+
+    @field_validator("image_urls", mode="before")
+    @classmethod
+    def _at_most_ten(cls, value: object) -> object:
+        if isinstance(value, list) and len(value) > MAX_SCENES_IMAGES:
+            raise ValueError(f"Pikascenes combines at most {MAX_SCENES_IMAGES} images, not {len(value)}; pass the ones that matter most")
+        return value
 
 
 class KeyframeTransition(PikaInput):

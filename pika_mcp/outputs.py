@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import httpx2
 
 from pika_mcp.errors import FalError
 from pika_mcp.ledger import Job
+from pika_mcp.owners import private_file, private_folder
 from pika_mcp.retry import RetryPolicy, with_retries
 
 log = logging.getLogger(__name__)
@@ -32,15 +34,30 @@ MEASURE_SECONDS = 60.0  # a child still decoding after this is stuck on a hostil
 
 
 def slug(text: str, limit: int = 40) -> str:
+    """Lower-case ASCII letters, digits and dashes only: safe in a file name on every platform."""
     words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return words[:limit].rstrip("-") or "video"
 
 
 def file_name(job: Job) -> str:
+    """A readable name built from safe characters only (the request id comes from the backend: never trusted)."""
     day = time.strftime("%Y%m%d", time.gmtime(job.created_at))
-    kind = job.tool.removeprefix("pika_")
+    kind = re.sub(r"[^A-Za-z0-9_]+", "-", job.tool.removeprefix("pika_"))
     prompt = str(job.arguments.get("prompt") or job.arguments.get("pikaffect") or "")
-    return f"{day}_{kind}_{slug(prompt)}_{job.job_id.removeprefix('local-')[:8]}.mp4"
+    ident = re.sub(r"[^A-Za-z0-9]", "", job.job_id.removeprefix("local-"))[:8] or "job"
+    return f"{day}_{kind}_{slug(prompt)}_{ident}.mp4"
+
+
+def free_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `name` with -2, -3… before its suffix: a save never replaces an existing file."""
+    stem, suffix = name.rsplit(".", 1)
+    for n in range(1, 10_000):
+        path = folder / (name if n == 1 else f"{stem}-{n}.{suffix}")
+        if not os.path.lexists(path):
+            if path.parent != folder:  # cannot happen with file_name's characters; a guard all the same
+                raise ValueError(f"{name!r} is not a plain file name")
+            return path
+    raise FileExistsError(f"no free name for {name} in {folder}")
 
 
 @dataclass
@@ -56,7 +73,8 @@ class Outputs:
 
     async def save(self, job: Job, url: str) -> dict[str, Any]:
         """Download, then measure; returns the fields to merge into the job's `video`."""
-        path = self.output_dir / file_name(job)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = free_path(self.output_dir, file_name(job))
         size = await self._download(url, path)
         facts: dict[str, Any] = {"local_path": str(path), "file_size": size}
         async with self._measuring:
@@ -64,9 +82,10 @@ class Outputs:
         if info is not None:
             facts |= {key: info[key] for key in ("duration_s", "width", "height", "fps")}
         if poster is not None:
-            self.poster_dir.mkdir(parents=True, exist_ok=True)
+            private_folder(self.poster_dir)
             poster_path = self.poster_dir / f"{job.local_id}.jpg"
             poster_path.write_bytes(poster)
+            private_file(poster_path)  # PIKA_MCP_HOME is private to the user (DESIGN.md, Secrets)
             facts["poster_path"] = str(poster_path)
         return facts
 
@@ -98,7 +117,8 @@ async def measure(path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
 
     A decoder that fails, crashes or hangs costs only the facts: the video stays saved.
     """
-    command = [sys.executable, "-m", "pika_mcp.media", str(path), str(POSTER_MAX_BYTES)]
+    # -P: the installed pika_mcp, never a pika_mcp/ folder in the working directory
+    command = [sys.executable, "-P", "-m", "pika_mcp.media", str(path), str(POSTER_MAX_BYTES)]
     flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window flashing up under a desktop client
     try:
         with anyio.fail_after(MEASURE_SECONDS):

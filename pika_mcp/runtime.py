@@ -18,6 +18,7 @@ from pika_mcp.jobs import JobService
 from pika_mcp.ledger import Ledger
 from pika_mcp.liveness import Liveness
 from pika_mcp.outputs import Outputs
+from pika_mcp.owners import migrate, owner_key, private_home
 from pika_mcp.queue import FalQueue
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
@@ -69,6 +70,8 @@ async def start(
             raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
         ledger = Ledger(settings.home / "jobs.sqlite3")
         stack.callback(ledger.close)
+        if settings.tokens and (moved := migrate(ledger, owner_key(settings.home), settings.tokens)):
+            log.info("moved %d job(s) to keyed owner ids", moved)
         key = settings.fal_key if settings.backend == "fal" else SANDBOX_KEY  # the real key only ever goes to fal
         retry = retry or RetryPolicy()
         queue = FalQueue(http, queue_url, key, relative=settings.embedded_sandbox, policy=retry)
@@ -83,11 +86,14 @@ async def start(
             budget_usd=settings.budget_usd,
             outputs=outputs,
             resolve_media=inputs.resolve,
+            content_of=inputs.content_of,
             liveness=liveness,
         )
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
+        private_home(settings.home)  # 0700/0600 where the platform has modes, a home from earlier versions included
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.tracker.run)
+            tg.start_soon(service.save_forever)
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
             recovered = await service.recover()

@@ -24,6 +24,7 @@ MAX_WAIT_SECONDS = 600
 APP_NAME = "pika-mcp"
 # fal keys are "<key id>:<key secret>" (reference/fal-pika.md); both halves printable, without spaces.
 KEY_PART = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+MIN_TOKEN_CHARS = 32  # an HTTP token is a password anyone on the network may guess at: 32 characters, not a word
 
 
 @dataclass(frozen=True)

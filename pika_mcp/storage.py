@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import httpx2
@@ -25,6 +26,14 @@ STORAGE_TYPE = "fal-cdn-v3"
 NO_MULTIPART_STATUSES = frozenset({404, 405, 501})
 
 log = logging.getLogger(__name__)
+
+
+class Readable(Protocol):
+    """An open file to upload (pika_mcp.files.LocalFile): read by offset, so the bytes sent are the ones checked."""
+
+    name: str
+
+    def read_at(self, offset: int, length: int) -> bytes: ...
 
 
 class _NoMultipart(Exception):
@@ -70,28 +79,29 @@ class FalStorage:
                 raise FalError(f"fal's storage token answer lacks {exc}.") from exc
             return self._token
 
-    async def upload(self, path: Path, content_type: str, size: int) -> str:
-        """Upload a file streamed from disk; returns its public URL."""
+    async def upload(self, path: Path | Readable, content_type: str, size: int) -> str:
+        """Upload a file streamed from disk (by name, or from an open file); returns its public URL."""
         token = await self._cdn_token()
         headers = {"Authorization": token.header, "Content-Type": content_type, "X-Fal-File-Name": path.name, "User-Agent": USER_AGENT}
         if size > MULTIPART_THRESHOLD and self._multipart_ok:
             try:
-                return await self._multipart(path, token, headers)
+                return await self._multipart(path, token, headers, size)
             except _NoMultipart as exc:
                 log.info("fal's storage at %s has no multipart uploads (HTTP %s); sending files whole", token.base_url, exc)
                 self._multipart_ok = False
         return await self._single(path, token, headers, size)
 
-    async def _single(self, path: Path, token: _Token, headers: dict[str, str], size: int) -> str:
+    async def _single(self, path: Path | Readable, token: _Token, headers: dict[str, str], size: int) -> str:
         async def send() -> httpx2.Response:
-            return await self._http.post(f"{token.base_url}/files/upload", content=_chunks(path), headers=headers | {"Content-Length": str(size)})
+            content = _chunks(path, 0, size)
+            return await self._http.post(f"{token.base_url}/files/upload", content=content, headers=headers | {"Content-Length": str(size)})
 
         response = await self._send(send)
         if response.status_code >= 400:
             raise _error(response, "fal refused the upload")
         return str(_json(response)["access_url"])
 
-    async def _multipart(self, path: Path, token: _Token, headers: dict[str, str]) -> str:
+    async def _multipart(self, path: Path | Readable, token: _Token, headers: dict[str, str], size: int) -> str:
         response = await self._send(lambda: self._http.post(f"{token.base_url}/files/upload/multipart", headers=headers))
         if response.status_code in NO_MULTIPART_STATUSES:
             raise _NoMultipart(response.status_code)
@@ -99,7 +109,6 @@ class FalStorage:
             raise _error(response, "fal refused to start a multipart upload")
         started = _json(response)
         access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
-        size = path.stat().st_size
         count = -(-size // PART_SIZE)
         etags: dict[int, str] = {}
         part_headers = {"Authorization": token.header, "User-Agent": USER_AGENT}
@@ -137,8 +146,15 @@ class FalStorage:
             raise FalError(f"The upload to fal's storage failed ({type(exc).__name__}) after retrying.") from exc
 
 
-async def _chunks(path: Path, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+async def _chunks(path: Path | Readable, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
     """The bytes of a file (or of one part of it), read from disk a chunk at a time."""
+    if not isinstance(path, Path):
+        assert length is not None
+        while length > 0 and (chunk := await anyio.to_thread.run_sync(path.read_at, offset, min(READ_CHUNK, length))):
+            offset += len(chunk)
+            length -= len(chunk)
+            yield chunk
+        return
     left = path.stat().st_size - offset if length is None else length
     async with await anyio.open_file(path, "rb") as source:
         await source.seek(offset)

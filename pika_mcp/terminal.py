@@ -18,7 +18,6 @@ from pika_mcp.settings import Settings
 
 BAR_WIDTH = 28
 WAIT_PER_CALL = 60  # seconds per pika_wait_for_job call; the CLI keeps calling until the job ends
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 DAY = 86_400.0
 REMOTE = ("https://", "http://", "data:")  # media references that are not a file on this machine
 MEDIA_HELP = "A local file (a path; a relative one is read from the working directory) or an https URL."
@@ -291,10 +290,12 @@ def _text(result: Any) -> str:
 # -- jobs ---------------------------------------------------------------------------------------
 
 
-def jobs(settings: Settings, limit: int = 20, prune_days: float | None = None, out: TextIO = sys.stdout) -> int:
+def jobs(
+    settings: Settings, limit: int = 20, prune_days: float | None = None, out: TextIO = sys.stdout, *, dry_run: bool = False
+) -> int:
     """A table of this person's recent jobs and the 24-hour spend, or, with --prune, old videos deleted."""
     if prune_days is not None:
-        return prune(settings.output_dir, prune_days, out)
+        return prune(settings, prune_days, out, dry_run=dry_run)
     from pika_mcp.ledger import LOCAL_OWNER, Ledger
 
     path = settings.home / "jobs.sqlite3"
@@ -329,23 +330,39 @@ def _billable(job: Any) -> float:
     return 0.0 if job.status in ("failed", "cancelled") and not lost else float(job.estimated_cost_usd)
 
 
-def prune(folder: Path, days: float, out: TextIO) -> int:
-    """Delete the videos in `folder` (not below it) last modified more than `days` days ago."""
+def prune(settings: Settings, days: float, out: TextIO, *, dry_run: bool = False) -> int:
+    """Delete the videos and posters pika-mcp saved for jobs finished more than `days` days ago (or list them)."""
     if days < 0:
         print("pika-mcp: --prune takes a number of days, 0 or more.", file=sys.stderr)
         return 2
-    cutoff = time.time() - days * DAY
+    from pika_mcp.ledger import Ledger
+    from pika_mcp.prune import prune as prune_jobs
+
+    path = settings.home / "jobs.sqlite3"
+    if not path.exists():
+        print(f"Nothing to prune (no ledger at {path}).", file=out)
+        return 0
+    ledger = Ledger(path)
+    try:
+        done = prune_jobs(ledger, days, dry_run=dry_run)
+    finally:
+        ledger.close()
+    verb = "Would delete" if dry_run else "Deleted"
     count = freed = 0
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.suffix.lower() not in VIDEO_SUFFIXES or path.is_symlink() or not path.is_file():
-                continue
-            stat = path.stat()
-            if stat.st_mtime < cutoff:
-                path.unlink()
-                count += 1
-                freed += stat.st_size
-    print(f"Deleted {count} video(s) older than {days:g} day(s) from {folder}, freeing {_size(freed)} ({freed} bytes).", file=out)
+    for item in done:
+        if item.kept is not None:
+            print(f"kept   {item.job.job_id}: {item.kept}", file=out)
+            continue
+        for file in (item.video, item.poster):
+            if file is not None:
+                print(f"{'would delete' if dry_run else 'deleted'}  {file}", file=out)
+        count += item.video is not None
+        freed += item.freed
+    print(
+        f"{verb} {count} video(s) pika-mcp saved for jobs finished more than {days:g} day(s) ago, "
+        f"freeing {_size(freed)} ({freed} bytes). Other files in {settings.output_dir} are never touched.",
+        file=out,
+    )
     return 0
 
 

@@ -62,14 +62,14 @@ class Tracker:
         queue: FalQueue,
         *,
         on_change: Listener,
-        on_success: Callable[[Job], Awaitable[Job]] | None = None,
+        on_video: Callable[[Job], None] | None = None,
         max_concurrent: int = MAX_CONCURRENT_REQUESTS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ledger = ledger
         self._queue = queue
         self._on_change = on_change
-        self._on_success = on_success
+        self._on_video = on_video
         self._limit = anyio.CapacityLimiter(max_concurrent)
         self._stream_limit = anyio.CapacityLimiter(MAX_STREAMS)
         self.streams_ok = True
@@ -282,10 +282,18 @@ class Tracker:
             "content_type": video.get("content_type") or "video/mp4",
             "file_size": video.get("file_size") if isinstance(video.get("file_size"), int) else None,
         }
-        job = await self._finish(entry, "succeeded", video=stored)
-        if self._on_success is not None and job is not None:
-            job = await self._on_success(job)
-            await self._on_change(job)
+        if self._on_video is None:  # nothing saves videos here: fal's answer is the end
+            await self._finish(entry, "succeeded", video=stored)
+            return
+        # Finished means saved: the job stays `running` with fal's answer recorded (so a process that dies now
+        # leaves the save to the next one) until the saver settles it `succeeded`.
+        self._entries.pop(entry.job.local_id, None)
+        job = self._ledger.settle(entry.job, "running", note="fal finished; saving the video", queue_position=None, video=stored)
+        if job is None:  # a cancel or another process settled it first
+            await self._on_change(self._ledger.reload(entry.job))
+            return
+        await self._on_change(job)
+        self._on_video(job)
 
     async def _finish(self, entry: _Entry, status: str, **changes: Any) -> Job | None:
         self._entries.pop(entry.job.local_id, None)

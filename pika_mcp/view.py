@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from pika_mcp.catalog import BY_ID, usd
 from pika_mcp.ledger import Job
+from pika_mcp.models import MEDIA_FIELDS
 
 ErrorType = Literal["content_policy", "invalid_input", "provider_error", "not_found", "submit_outcome_unknown"]
 
@@ -24,6 +26,7 @@ class VideoView(BaseModel):
     fps: float | None = None
     poster_path: str | None = None
     save_error: str | None = Field(None, description="Why the video could not be saved locally; fal's url works until it expires.")
+    pruned_at: str | None = Field(None, description="When `pika-mcp jobs --prune` deleted the local copy.")
 
 
 def _detail_items(value: Any) -> Any:
@@ -55,9 +58,14 @@ class JobView(BaseModel):
     cost_is_estimate: bool = Field(False, description="fal publishes no price for this call; the cost is pika-mcp's estimate.")
     backend: Literal["fal", "sandbox"]
     deduplicated: bool = False
+    title: str | None = None
+    prompt: str | None = None
+    inputs: dict[str, str | list[str]] = Field(default_factory=dict, description="Media inputs as sent to fal (data: URIs left out).")
+    resource_uri: str
     video: VideoView | None
     error: ErrorView | None
     poster_uri: str | None = None
+    cancel_outcome: str | None = Field(None, description="fal's answer to the last cancel.")
     note: str | None = None
 
 
@@ -74,6 +82,7 @@ class UploadView(BaseModel):
 
 
 SANDBOX_NOTE = "Sandbox backend: the video is a local preview, not Pika's model, and costs nothing."
+SAVING_NOTE = "fal finished; saving the video"
 
 
 def rfc3339(epoch: float) -> str:
@@ -81,9 +90,19 @@ def rfc3339(epoch: float) -> str:
 
 
 def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = None) -> JobView:
+    """The view of a job. A job that fal finished is `running` until its video is saved (the ledger keeps it live),
+    so every view says the same; paths name files that exist, or are null."""
     video = None
-    if job.video is not None:
-        video = VideoView(**{**job.video, "url": public_url or job.video.get("url")})
+    if job.video is not None and job.status == "succeeded":
+        facts = {**job.video, "url": public_url or job.video.get("url")}
+        for key in ("local_path", "poster_path"):
+            if facts.get(key) and not Path(facts[key]).is_file():
+                facts[key] = None
+        video = VideoView(**facts)
+    endpoint = BY_ID.get(job.endpoint_id)
+    notes = [SAVING_NOTE] if job.saving else []
+    if job.backend == "sandbox":
+        notes.append(SANDBOX_NOTE)
     return JobView(
         job_id=job.job_id,
         tool=job.tool,
@@ -96,11 +115,30 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
         cost_is_estimate=job.backend == "fal" and _unpublished(job),
         backend=job.backend,  # type: ignore[arg-type]
         deduplicated=deduplicated,
+        title=endpoint.title if endpoint else None,
+        prompt=prompt if isinstance(prompt := job.arguments.get("prompt"), str) else None,
+        inputs=media_inputs(job.arguments),
+        resource_uri=job_uri(job.job_id),
         video=video,
         error=ErrorView(**job.error) if job.error else None,
-        poster_uri=job_uri(job.job_id) + "/poster" if job.video and job.video.get("poster_path") else None,
-        note=SANDBOX_NOTE if job.backend == "sandbox" else None,
+        poster_uri=job_uri(job.job_id) + "/poster" if video is not None and video.poster_path else None,
+        cancel_outcome=job.cancel_outcome,
+        note=" ".join(f"{n}." if not n.endswith(".") else n for n in notes) or None,
     )
+
+
+def media_inputs(arguments: dict[str, Any]) -> dict[str, str | list[str]]:
+    """The media fields of a body as sent to fal, without `data:` URIs (large, and the caller has them)."""
+    kept: dict[str, str | list[str]] = {}
+    for name in MEDIA_FIELDS:
+        value = arguments.get(name)
+        if isinstance(value, str) and not value.startswith("data:"):
+            kept[name] = value
+        elif isinstance(value, list):
+            refs = [v for v in value if isinstance(v, str) and not v.startswith("data:")]
+            if refs:
+                kept[name] = refs
+    return kept
 
 
 def _unpublished(job: Job) -> bool:
@@ -118,14 +156,22 @@ def headline(view: JobView) -> str:
     cost += " (sandbox, free)" if view.backend == "sandbox" else " (fal publishes no price; our estimate)" if view.cost_is_estimate else ""
     again = " (an identical call from the last 10 minutes; pass force_new=true to pay for a new one)" if view.deduplicated else ""
     lead = f"Job {view.job_id} ({view.tool}) {'is ' if view.status in ('queued', 'running') else ''}{view.status}{again}; {cost}."
+    keep_waiting = f" Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
     if view.status == "queued":
         where = f" Position {view.queue_position} in fal's queue." if view.queue_position is not None else ""
-        return f"{lead}{where} Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
+        return f"{lead}{where}{keep_waiting}"
     if view.status == "running":
-        return f"{lead} Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
+        saving = f" {SAVING_NOTE}." if view.note and view.note.startswith(SAVING_NOTE) else ""
+        return f"{lead}{saving}{keep_waiting}"
     if view.status == "succeeded" and view.video is not None:
-        where = view.video.local_path or view.video.url
-        return f"{lead} The video is ready: {where}"
+        video = view.video
+        if video.local_path:
+            saved = f" Saved at {video.local_path}."
+        elif video.pruned_at:
+            saved = f" The local copy was pruned at {video.pruned_at}."
+        else:
+            saved = f" Not saved locally: {video.save_error or 'the copy is missing'}."
+        return f"{lead} The video is ready: {video.url}{saved} Job resource: {view.resource_uri}"
     if view.status == "failed" and view.error is not None:
         advice = (
             " fal may have the job: check https://fal.ai/dashboard before retrying."

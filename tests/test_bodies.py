@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from pika_mcp.sandbox.record import fingerprint
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import TEST_KEY, Fal
@@ -59,6 +60,6 @@ async def test_tool_sends_exact_body_to_exact_path(settings: Settings, fal: Fal,
     [submit] = fal.sent("submit")
     assert (submit.method, submit.path) == ("POST", path)
     assert submit.json == body
-    assert submit.headers["authorization"] == f"Key {TEST_KEY}"
+    assert submit.headers["authorization"] == fingerprint(f"Key {TEST_KEY}")
     assert result.structured_content["status"] in ("queued", "running")
     assert result.structured_content["endpoint_id"] == path[1:]

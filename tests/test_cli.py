@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from pika_mcp.cli import main
 from pika_mcp.clients import CLIENTS
 from pika_mcp.doctor import doctor
 from pika_mcp.settings import Settings
-from pika_mcp.terminal import _arguments, generate, jobs, prune, tool_parser
+from pika_mcp.terminal import _arguments, generate, jobs, tool_parser
 from tests.conftest import Fal
 
 SECRET = "0a1b2c3d-this-is:not-a-real-key-5e6f"
@@ -121,19 +120,6 @@ def test_generate_shows_progress_prints_the_video_path_says_when_repeated_and_jo
     assert jobs(settings, 20, None, table) == 0
     assert "pika_v2_turbo_text_to_video" in table.getvalue() and "succeeded" in table.getvalue()
     assert str(video) in table.getvalue() and "Estimated spend in the last 24 hours" in table.getvalue()
-
-
-def test_prune_deletes_only_videos_older_than_the_given_days(tmp_path: Path) -> None:
-    old, new, other = tmp_path / "old.mp4", tmp_path / "new.mp4", tmp_path / "old.png"
-    for path in (old, new, other):
-        path.write_bytes(b"x" * 1000)
-    week_ago = time.time() - 7 * 86_400
-    for path in (old, other):
-        os.utime(path, (week_ago, week_ago))
-    out = io.StringIO()
-    assert prune(tmp_path, 3, out) == 0
-    assert not old.exists() and new.exists() and other.exists()
-    assert "Deleted 1 video(s)" in out.getvalue() and "1000 bytes" in out.getvalue()
 
 
 def test_jobs_with_no_ledger_says_so(tmp_path: Path) -> None:

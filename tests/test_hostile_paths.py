@@ -121,6 +121,15 @@ CASES = [
     case("file-no-slashes", lambda t: f"file:{put(allowed(t) / 'x.png')}", RELATIVE),
     case("file-tilde", lambda t: "file://~/x.png", ANOTHER_HOST),
     case("file-other-host", lambda t: f"file://fileserver{put(allowed(t) / 'x.png')}", ANOTHER_HOST),
+    # UNC paths: refused from their text on every platform, before any resolution (on Windows resolving one opens
+    # an SMB connection to the host it names). POSIX reads `//tmp/…` as `/tmp/…`: these name an allowed image.
+    case("unc-backslashes", lambda t: r"\\fileserver\share\x.png", ANOTHER_HOST),
+    case("unc-slashes", lambda t: "//fileserver/share/x.png", ANOTHER_HOST),
+    case("unc-slashes-to-an-allowed-file", lambda t: "/" + put(allowed(t) / "x.png"), ANOTHER_HOST, POSIX),
+    case("file-four-slashes-to-an-allowed-file", lambda t: "file:///" + put(allowed(t) / "x.png"), ANOTHER_HOST, POSIX),
+    case("file-four-slashes-host", lambda t: "file:////fileserver/share/x.png", ANOTHER_HOST),
+    case("file-host-share", lambda t: "file://fileserver/share/x.png", ANOTHER_HOST),
+    case("file-pct-slashes", lambda t: "file:///%2F%2Ffileserver/share/x.png", ANOTHER_HOST),
 ]
 
 

@@ -12,19 +12,23 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp import __version__
-from pika_mcp.http import StaticTokens, person_id, transport_security
+from pika_mcp.http import StaticTokens, transport_security
+from pika_mcp.owners import owner_id
 from pika_mcp.settings import Settings
 
 TOKEN_A = "token-for-alice-0123456789abcdef"
-TOKEN_B = "token-for-bob-fedcba9876543210"
+TOKEN_B = "token-for-bob-fedcba9876543210-0000"
 STARTUP_SECONDS = 30.0
 SHUTDOWN_SECONDS = 20.0
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -52,12 +56,13 @@ class Served:
 
 
 @asynccontextmanager
-async def person(url: str, token: str, mode: str = "auto") -> AsyncIterator[Client]:
+async def person(url: str, token: str, mode: str = "auto", message_handler: Any = None) -> AsyncIterator[Client]:
     # The SDK's own client timeouts: a call's response stream stays open between progress notifications
     # (every 5 s), so httpx2's default 5 s read timeout would cut it under load.
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=timeout) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode, message_handler=message_handler) as client:  # type: ignore[arg-type]
             yield client
 
 
@@ -159,14 +164,66 @@ async def test_one_person_cannot_get_cancel_list_or_read_anothers_job(server: Se
         listed = await alice.call_tool("pika_list_jobs", {})
         assert job_id in {j["job_id"] for j in listed.structured_content["jobs"]}  # type: ignore[index]
 
-        if mode == "auto":  # 2026-era subscriptions: bob cannot listen to alice's job, nor to the shared list
+        if mode == "auto":  # 2026-era subscriptions: bob cannot listen to alice's job; pika://jobs is his own list
             async with bob.listen(resource_subscriptions=[uri, "pika://jobs"]) as sub:
-                assert sub.honored.resource_subscriptions in (None, [])
+                assert sub.honored.resource_subscriptions == ["pika://jobs"]
             async with alice.listen(resource_subscriptions=[uri]) as sub:
                 assert sub.honored.resource_subscriptions == [uri]
         else:
             with pytest.raises(MCPError):
                 await bob.subscribe_resource(uri)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("era", ["2026", "2025"])
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_each_person_hears_only_their_own_job_list_change(server: Served, era: str) -> None:
+    heard: dict[str, list[str]] = {"alice": [], "bob": []}
+    alice_heard = anyio.Event()
+
+    def recorder(who: str) -> Any:
+        async def on_message(message: Any) -> None:
+            if isinstance(message, ResourceUpdatedNotification) and message.params.uri == "pika://jobs":
+                heard[who].append(message.params.uri)
+                if who == "alice":
+                    alice_heard.set()
+
+        return on_message
+
+    mode = "legacy" if era == "2025" else "auto"
+    async with (
+        person(server.url, TOKEN_A, mode, message_handler=recorder("alice")) as alice,
+        person(server.url, TOKEN_B, mode, message_handler=recorder("bob")) as bob,
+        anyio.create_task_group() as tg,
+    ):
+        if era == "2025":
+            await alice.subscribe_resource("pika://jobs")
+            await bob.subscribe_resource("pika://jobs")
+        else:
+            for client, who in ((alice, "alice"), (bob, "bob")):
+                ready = anyio.Event()
+
+                async def listen(client: Client = client, who: str = who, ready: anyio.Event = ready) -> None:
+                    async with client.listen(resource_subscriptions=["pika://jobs"]) as sub:
+                        ready.set()
+                        async for event in sub:
+                            heard[who].append(getattr(event, "uri", ""))
+                            if who == "alice":
+                                alice_heard.set()
+
+                tg.start_soon(listen)
+                await ready.wait()
+        made = await alice.call_tool("pika_v2_turbo_text_to_video", {"prompt": f"only alice hears ({era})", "wait_seconds": 60})
+        assert made.structured_content is not None and made.structured_content["status"] == "succeeded"
+        with anyio.fail_after(30):
+            await alice_heard.wait()
+        assert heard["bob"] == []  # alice's whole job, saved and all, and bob heard nothing of it
+        mine = await bob.call_tool("pika_v2_turbo_text_to_video", {"prompt": f"bob's own ({era})", "wait_seconds": 60})
+        assert mine.structured_content is not None
+        with anyio.fail_after(30):
+            while not heard["bob"]:
+                await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
@@ -216,9 +273,10 @@ def test_binding_all_interfaces_without_a_token_fails_naming_the_token(tmp_path:
 
 @pytest.mark.anyio
 async def test_tokens_are_checked_against_every_known_token() -> None:
-    tokens = StaticTokens((TOKEN_A, TOKEN_B))
+    key = bytes(range(32))
+    tokens = StaticTokens((TOKEN_A, TOKEN_B), key)
     a, b = await tokens.verify_token(TOKEN_A), await tokens.verify_token(TOKEN_B)
-    assert a is not None and b is not None and a.client_id == person_id(TOKEN_A) != b.client_id
+    assert a is not None and b is not None and a.client_id == owner_id(key, TOKEN_A) != b.client_id
     assert TOKEN_A not in a.client_id
     assert await tokens.verify_token(TOKEN_A[:-1]) is None
     assert await tokens.verify_token("") is None

@@ -33,7 +33,7 @@ def test_a_version_1_ledger_is_migrated_in_place_keeping_its_jobs(tmp_path: Path
     db.commit()
     db.close()
     ledger = Ledger(path)
-    assert ledger.schema_version == SCHEMA_VERSION == 2
+    assert ledger.schema_version == SCHEMA_VERSION == 3
     old = ledger.get("req-1")
     assert old is not None and old.arguments == {"prompt": "old"} and old.tracker is None
     assert [j.local_id for j in ledger.claim_orphans("me", alive=lambda token: False)] == ["local-old"]

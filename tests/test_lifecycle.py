@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -47,16 +48,20 @@ async def test_job_followed_from_queued_to_succeeded_by_waiting_with_progress(se
     assert any("running" in (m or "") or "succeeded" in (m or "") for _, m in progress)
 
 
-async def test_generation_call_waits_and_returns_the_finished_job_with_links(settings: Settings) -> None:
+async def test_the_first_succeeded_answer_carries_the_saved_file_and_its_poster_and_no_resource_link(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "rain", "wait_seconds": 20})
     job = view(result)
     assert job["status"] == "succeeded"
-    types = [c.type for c in result.content]
-    assert types[:2] == ["text", "resource_link"]
-    assert result.content[1].uri == f"pika://jobs/{job['job_id']}"
-    assert "succeeded" in result.content[0].text and job["job_id"] in result.content[0].text
-    assert any(c.type == "resource_link" and c.uri == job["video"]["url"] for c in result.content)
+    assert Path(job["video"]["local_path"]).is_file()
+    assert Path(job["video"]["poster_path"]).is_file()
+    assert job["poster_uri"] == f"pika://jobs/{job['job_id']}/poster"
+    assert job["resource_uri"] == f"pika://jobs/{job['job_id']}"
+    assert [c.type for c in result.content] == ["text", "image"]  # resource links break agent frameworks
+    text = result.content[0].text
+    assert "succeeded" in text and job["job_id"] in text
+    assert job["video"]["url"] in text and job["video"]["local_path"] in text and job["resource_uri"] in text
+    assert job["title"] == "Pika 2.0 turbo text to video" and job["prompt"] == "rain" and job["inputs"] == {}
 
 
 async def test_job_followed_by_reading_its_resource(settings: Settings) -> None:

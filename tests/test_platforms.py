@@ -51,12 +51,12 @@ def test_an_unreadable_file_in_a_macos_protected_folder_names_the_permission(tmp
     monkeypatch.setattr(sys, "platform", "darwin")
     policy = FilePolicy((tmp_path,), tmp_path / "videos")
     with pytest.raises(FileRefused) as refused:
-        policy.check(str(tmp_path / "Desktop" / "cat.png"))
+        policy.open(str(tmp_path / "Desktop" / "cat.png"))
     said = str(refused.value)
     assert "does not exist or cannot be read" in said
     assert "Files and Folders" in said and "Full Disk Access" in said and "(Desktop)" in said
     with pytest.raises(FileRefused) as elsewhere:
-        policy.check(str(tmp_path / "Pictures" / "cat.png"))
+        policy.open(str(tmp_path / "Pictures" / "cat.png"))
     assert "Full Disk Access" not in str(elsewhere.value)  # only the folders macOS guards
 
 
@@ -64,5 +64,5 @@ def test_other_platforms_say_only_that_the_file_cannot_be_read(tmp_path: Path, m
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path))
     monkeypatch.setattr(sys, "platform", "linux")
     with pytest.raises(FileRefused) as refused:
-        FilePolicy((tmp_path,), tmp_path / "videos").check(str(tmp_path / "Documents" / "cat.png"))
+        FilePolicy((tmp_path,), tmp_path / "videos").open(str(tmp_path / "Documents" / "cat.png"))
     assert str(refused.value) == f"{tmp_path / 'Documents' / 'cat.png'} does not exist or cannot be read."

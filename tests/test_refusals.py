@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
 import pytest
 from mcp import Client
+from pydantic import ValidationError
 
+from pika_mcp.models import MAX_DATA_URI_BYTES, MAX_URL_CHARS, V22ImageToVideo, data_uri_size
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import Fal
@@ -31,8 +34,13 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/2.png"], "transitions": [{"duration": 5}, {"duration": 5}]},
      "one fewer"),
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"] * 4, "transitions": [{"duration": 10}] * 3}, "25 s"),
+    ("pika_v22_pikascenes", {"image_urls": ["https://a/1.png"] * 11, "prompt": "x"}, "image_urls: Pikascenes combines at most 10 images, not 11"),
     ("pika_v15_pikaffects", {"image_url": "https://a/1.png", "pikaffect": "Vaporize"}, "pikaffect"),
     ("pika_v2_pikadditions", {"video_url": "https://a/v.mp4"}, "image_url: required"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "https://a.example/" + "x" * 8200}, "at most 8192 characters"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/?" + "q" * 9000]}, "at most 8192 characters"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "data:image/png;base64," + "A" * 28_000_000}, "at most 20 MB"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "data:image/png," + "%41" * 1000 + "A" * 21_000_000}, "at most 20 MB"),
 ]  # fmt: skip
 
 
@@ -73,3 +81,27 @@ async def test_job_tools_refuse_unknown_arguments(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool("pika_list_jobs", {"limit": 5, "owner": "someone-else"})
     assert result.is_error and "owner" in result.content[0].text
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2])  # the three paddings of base64
+def test_a_data_uri_is_bounded_by_its_decoded_size_exactly(extra: int) -> None:
+    """20 MB decoded passes and one byte more is refused, judged from the length alone."""
+    exact = PNG_HEAD + bytes(MAX_DATA_URI_BYTES - len(PNG_HEAD) - extra)
+    for data, fits in ((exact, True), (exact + bytes(extra + 1), False)):
+        uri = "data:image/png;base64," + base64.b64encode(data).decode()
+        assert data_uri_size(uri) == len(data)
+        if fits:
+            V22ImageToVideo(image_url=uri, prompt="p")
+        else:
+            with pytest.raises(ValidationError, match="at most 20 MB"):
+                V22ImageToVideo(image_url=uri, prompt="p")
+
+
+def test_a_media_url_of_8192_characters_passes_and_one_more_is_refused() -> None:
+    url = "https://media.example/"
+    V22ImageToVideo(image_url=url + "x" * (MAX_URL_CHARS - len(url)), prompt="p")
+    with pytest.raises(ValidationError, match="at most 8192 characters"):
+        V22ImageToVideo(image_url=url + "x" * (MAX_URL_CHARS - len(url) + 1), prompt="p")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ av = pytest.importorskip("av")
 from PIL import Image, ImageChops, ImageStat  # noqa: E402
 
 from pika_mcp.sandbox.render import render_video  # noqa: E402
+from pika_mcp.sandbox.render_scenes import drifting_shapes, soft_light  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent.parent / "pika_mcp" / "assets"
 FOX, FOREST, BOAT = "https://in/fox.png", "https://in/forest.png", "https://in/boat.png"
@@ -185,3 +187,52 @@ def test_a_long_prompt_and_an_odd_duration_still_render(tmp_path: Path) -> None:
     video = render(tmp_path, "v2.1/text-to-video", {"prompt": "a very long prompt " * 130, "duration": 0, "aspect_ratio": "3:2"})
     assert video.size == (1080, 720)
     assert len(video.hashes) == 24  # at least one second
+
+
+def test_pikascenes_past_the_wire_rules_renders_from_ten_images_never_all(tmp_path: Path) -> None:
+    """150 images (2.5 KB of arguments) once cost ~15 MB each in memory: the renderer fetches and keeps ten at most."""
+    fetched: list[str] = []
+
+    def counting(url: str) -> bytes | None:
+        fetched.append(url)
+        return FILES[FOX]
+
+    urls = [f"{FOX}?{n}" for n in range(150)]
+    video = render(tmp_path, "v2.2/pikascenes", {"image_urls": urls, "prompt": "p", "resolution": "720p", "duration": 1}, counting)
+    assert video.size == (1280, 720) and len(video.hashes) == 24
+    assert fetched == urls[:10]
+
+
+def straight_step(image: Image.Image, length: int = 20, threshold: int = 12) -> bool:
+    """Whether the picture jumps by more than `threshold` grey levels between neighbours all along a straight line of
+    `length` pixels (a box's edge); soft lights, hills' slopes and gradients never do."""
+    grey = image.convert("L")
+    for across, along in (((1, 0), (0, 1)), ((0, 1), (1, 0))):
+        step = ImageChops.difference(grey, ImageChops.offset(grey, *across)).point(lambda v: 255 if v > threshold else 0)
+        run = step
+        for k in range(1, length):
+            run = ImageChops.darker(run, ImageChops.offset(step, along[0] * k, along[1] * k))
+        inner = run.crop((length, length, grey.width - length, grey.height - length))  # offset wraps around the borders
+        if inner.getbbox() is not None:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_text_to_video_lights_fade_out_instead_of_ending_in_a_hard_edged_box(seed: int) -> None:
+    frames = drifting_shapes(640, 360, random.Random(seed))
+    assert not any(straight_step(frames(i, 24)) for i in (0, 12, 23))
+
+
+def test_the_straight_step_check_sees_a_hard_edged_box() -> None:
+    picture = Image.new("RGB", (200, 120), (40, 60, 90))
+    picture.paste((90, 110, 140), (60, 30, 140, 90))
+    assert straight_step(picture) and not straight_step(Image.new("RGB", (200, 120), (40, 60, 90)))
+
+
+def test_a_soft_light_mask_fades_to_nothing_before_its_edges() -> None:
+    for radius in (5, 51, 144):
+        mask = soft_light(radius, 219)
+        w, h = mask.size
+        border = [mask.getpixel((x, y)) for x in range(w) for y in (0, h - 1)] + [mask.getpixel((x, y)) for y in range(h) for x in (0, w - 1)]
+        assert max(border) <= 2 and mask.getpixel((w // 2, h // 2)) == 219

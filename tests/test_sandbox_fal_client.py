@@ -14,6 +14,7 @@ from PIL import Image
 
 from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
 from pika_mcp.sandbox.preview import copy_preview
+from pika_mcp.sandbox.record import fingerprint
 
 pytestmark = pytest.mark.anyio
 
@@ -96,7 +97,7 @@ async def test_fal_client_submits_polls_fetches_the_result_and_cancels(
     async with httpx2.AsyncClient() as http:
         assert (await http.get(video["url"])).content[4:8] == b"ftyp"
     submit = next(r for r in sandbox.received if r.op == "submit")
-    assert submit.headers["authorization"] == "Key sandbox-key"
+    assert submit.headers["authorization"] == fingerprint("Key sandbox-key")
     assert submit.headers["user-agent"].startswith("fal-client/")
     assert submit.json == {"prompt": "a cat surfing", "duration": 5}
     assert {r.query.get("logs") for r in sandbox.received if r.op == "status"} <= {"true", "false"}

@@ -9,6 +9,8 @@ import pytest
 
 from pika_mcp.sandbox import Fault, Sandbox, SandboxConfig, serve_sandbox
 from pika_mcp.sandbox.preview import copy_preview
+from pika_mcp.sandbox.record import fingerprint
+from pika_mcp.sandbox.remote import SandboxControl
 
 pytestmark = pytest.mark.anyio
 
@@ -99,14 +101,17 @@ async def test_a_hanging_request_does_not_block_shutdown(tmp_path: Path) -> None
         with pytest.raises(httpx2.TransportError):
             await client.post("/storage/auth/token", json={}, headers=KEY)
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(30):  # guards against a hang only
         async with (
             serve_sandbox(sandbox) as base,
             httpx2.AsyncClient(base_url=base) as client,
             anyio.create_task_group() as group,
         ):
             group.start_soon(call, client)
-            await anyio.wait_all_tasks_blocked()
+            # Until the request hangs in the sandbox (not wait_all_tasks_blocked: its 0.1 s polls can fall into step
+            # with uvicorn's 0.1 s ticks and never see every task blocked).
+            while sandbox.counts["token"] == 0:
+                await anyio.sleep(0.01)
             sandbox.stop()
     sandbox.close()
 
@@ -131,7 +136,7 @@ async def test_every_request_is_recorded_with_lowercased_headers_query_and_json(
 
     submit, status = sandbox.received
     assert (submit.method, submit.path, submit.op) == ("POST", T2V, "submit")
-    assert submit.headers["authorization"] == "Key test-key"
+    assert submit.headers["authorization"] == fingerprint("Key test-key") != "Key test-key"
     assert submit.headers["x-fal-queue-priority"] == "low"
     assert submit.json == {"prompt": "a cat"}
     assert status.query == {"logs": "1"} and status.json is None
@@ -140,26 +145,21 @@ async def test_every_request_is_recorded_with_lowercased_headers_query_and_json(
 
 async def test_control_routes_set_faults_failures_and_reset_over_http(served: Served) -> None:
     sandbox, client = served
+    control = SandboxControl.of(sandbox.state_dir, client, str(client.base_url))
 
-    added = await client.post("/_sandbox/faults", json={"op": "submit", "status": 429})
-    configured = await client.post(
-        "/_sandbox/config",
-        json={
-            "queue_seconds": 0,
-            "fail_next": [{"status": 422, "detail": "Bad.", "error_type": "x"}],
-        },
-    )
+    added = await control.add_faults({"op": "submit", "status": 429})
+    configured = await control.configure(queue_seconds=0, fail_next=[{"status": 422, "detail": "Bad.", "error_type": "x"}])
     limited = await client.post(T2V, json={"prompt": "a cat"})
-    recorded = (await client.get("/_sandbox/requests")).json()
-    health = (await client.get("/_sandbox/health")).json()
-    await client.post("/_sandbox/reset")
+    recorded, counts = await control.received()
+    health = (await client.get("/_sandbox/health")).json()  # the one route without the token
+    await control.reset()
 
-    assert added.json()["faults"][0]["status"] == 429
-    assert configured.json()["queue_seconds"] == 0
+    assert added[0]["status"] == 429
+    assert configured["queue_seconds"] == 0
     assert limited.status_code == 429
-    assert recorded["counts"] == {"submit": 1}
-    assert recorded["requests"][0]["json"] == {"prompt": "a cat"}
+    assert counts == {"submit": 1}
+    assert recorded[0]["json"] == {"prompt": "a cat"}
     assert health["status"] == "ok"
     assert sandbox.received == [] and sandbox.config.fail_next == [] and sandbox.config.faults == []
-    bad = await client.post("/_sandbox/config", json={"queue_secs": 1})
+    bad = await client.post("/_sandbox/config", json={"queue_secs": 1}, headers=control.headers)
     assert bad.status_code == 400 and "queue_secs" in bad.json()["detail"]

@@ -327,7 +327,8 @@ async def test_a_renderer_that_raises_fails_the_job_with_a_runner_server_error(
 
 async def test_the_default_renderer_writes_a_playable_mp4(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path, SandboxConfig(queue_seconds=0, run_seconds=0))
-    async with serve_sandbox(sandbox) as base, httpx2.AsyncClient(base_url=base, headers=KEY) as c:
+    # The status stream is quiet while the video renders (a ping only every 15 s): wait longer than httpx2's 5 s default.
+    async with serve_sandbox(sandbox) as base, httpx2.AsyncClient(base_url=base, headers=KEY, timeout=60) as c:
         job = await submit(c, {"prompt": "a cat", "duration": 5, "resolution": "720p"})
         with anyio.fail_after(30):
             await events(c, job["status_url"])

@@ -71,6 +71,7 @@ REFUSED: list[tuple[str, object, list[str | int], str]] = [
         ["body", "ingredients_mode"],
         "literal_error",
     ),
+    (SCENES, {"image_urls": [IMAGE] * 11, "prompt": "a"}, ["body", "image_urls"], "too_long"),
     (FRAMES, {"image_urls": [IMAGE]}, ["body", "image_urls"], "too_short"),
     (FRAMES, {"image_urls": [IMAGE] * 6}, ["body", "image_urls"], "too_long"),
     (
@@ -126,6 +127,12 @@ def test_a_valid_body_passes_every_rule(endpoint_id: str) -> None:
 
 def test_a_prompt_of_exactly_2500_characters_is_accepted() -> None:
     assert validate(T2V, {"prompt": "x" * 2500}) == []
+
+
+def test_pikascenes_takes_ten_images_and_refuses_an_eleventh() -> None:
+    assert validate(SCENES, {"image_urls": [IMAGE] * 10, "prompt": "a"}) == []
+    [problem] = validate(SCENES, {"image_urls": [IMAGE] * 11, "prompt": "a"})
+    assert problem["msg"] == "List should have at most 10 items, not 11."
 
 
 def test_a_body_that_is_not_an_object_is_refused() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -12,6 +11,8 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+
+from pika_mcp.sandbox.remote import SandboxControl
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +32,8 @@ def params(home: Path, tmp_path: Path) -> StdioServerParameters:
 async def test_two_processes_share_the_embedded_sandbox_and_the_ledger(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with Client(params(home, tmp_path)) as a, Client(params(home, tmp_path)) as b:
-        base = json.loads((home / "sandbox" / "address.json").read_text())["base_url"]
         async with httpx2.AsyncClient() as http:
-            answer = await http.post(f"{base}/_sandbox/config", json={"queue_seconds": 0.2, "run_seconds": 0.4})
-            assert answer.status_code == 200
+            await SandboxControl.of(home / "sandbox", http).configure(queue_seconds=0.2, run_seconds=0.4)
         ids = []
         async with anyio.create_task_group() as tg:
 

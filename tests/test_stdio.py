@@ -10,6 +10,7 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from pika_mcp.sandbox.record import fingerprint
 from tests.conftest import TEST_KEY, Fal
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ async def test_modern_client_over_stdio_makes_a_video(tmp_path: Path, fal: Fal) 
     assert len(names) == 16
     assert result.structured_content["status"] == "succeeded"
     [submit] = fal.sent("submit")
-    assert submit.headers["authorization"] == f"Key {TEST_KEY}"
+    assert submit.headers["authorization"] == fingerprint(f"Key {TEST_KEY}")
 
 
 async def test_legacy_session_initialize_over_stdio_makes_a_video(tmp_path: Path, fal: Fal) -> None:

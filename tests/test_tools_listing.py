@@ -92,7 +92,8 @@ QUEUED = {
     "job_id": "r1", "tool": "pika_v22_text_to_video", "endpoint_id": "fal-ai/pika/v2.2/text-to-video", "status": "queued",
     "queue_position": 3, "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:01.000Z",
     "estimated_cost_usd": 0.2, "cost_is_estimate": False, "backend": "fal", "deduplicated": False, "video": None,
-    "error": None, "poster_uri": None, "note": None,
+    "error": None, "poster_uri": None, "note": None, "title": "Pika 2.2 text to video", "prompt": "a fox",
+    "inputs": {"image_urls": ["https://v3.fal.media/files/a.png"]}, "resource_uri": "pika://jobs/r1", "cancel_outcome": None,
 }  # fmt: skip
 VIDEO = {"url": "https://v3.fal.media/files/a.mp4", "content_type": "video/mp4", "file_size": 10, "local_path": "/v/a.mp4",
          "duration_s": 5.0, "width": 1280, "height": 720, "fps": 24.0, "poster_path": None, "save_error": None}  # fmt: skip
@@ -113,6 +114,7 @@ VIEWS = [
     QUEUED | {"error": {"type": "oops", "message": "m"}},
     QUEUED | {"video": []},
     {k: v for k, v in QUEUED.items() if k != "status"},
+    QUEUED | {"inputs": {"image_url": 3}},
 ]
 
 
@@ -128,7 +130,7 @@ def test_output_schemas_are_lean_and_accept_exactly_what_the_models_do() -> None
     assert '"type": [' not in json.dumps(lean)  # no lists of types: some clients' dialects reject them
     outcomes = [(_valid(lean, view), _valid(full, view)) for view in VIEWS]
     assert [a for a, _ in outcomes] == [b for _, b in outcomes]
-    assert [a for a, _ in outcomes] == [True] * 6 + [False] * 9  # the samples do test both ways
+    assert [a for a, _ in outcomes] == [True] * 6 + [False] * 10  # the samples do test both ways
     listing = _metadata(JobList).output_schema
     assert listing is not None
     assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0})

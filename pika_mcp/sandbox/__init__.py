@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from pika_mcp.sandbox.config import FailSpec as FailSpec
     from pika_mcp.sandbox.config import Fault as Fault
     from pika_mcp.sandbox.config import SandboxConfig as SandboxConfig
+    from pika_mcp.sandbox.prune import Pruned as Pruned
+    from pika_mcp.sandbox.prune import prune_sandbox as prune_sandbox
     from pika_mcp.sandbox.record import ReceivedRequest as ReceivedRequest
     from pika_mcp.sandbox.serve import run_sandbox as run_sandbox
     from pika_mcp.sandbox.serve import serve_sandbox as serve_sandbox
@@ -21,15 +23,19 @@ _EXPORTS = {
     "FailSpec": "config",
     "Fault": "config",
     "ReceivedRequest": "record",
+    "Pruned": "prune",
+    "prune_sandbox": "prune",
     "serve_sandbox": "serve",
     "run_sandbox": "serve",
 }
 __all__ = [
     "FailSpec",
     "Fault",
+    "Pruned",
     "ReceivedRequest",
     "Sandbox",
     "SandboxConfig",
+    "prune_sandbox",
     "run_sandbox",
     "serve_sandbox",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,24 +13,28 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from pika_mcp.sandbox import control, queue, storage
+from pika_mcp.sandbox.access import HostCheck, control_token
 from pika_mcp.sandbox.changes import Changes
 from pika_mcp.sandbox.config import SandboxConfig
 from pika_mcp.sandbox.files import FileStore
 from pika_mcp.sandbox.job import Job
 from pika_mcp.sandbox.record import ReceivedRequest
 from pika_mcp.sandbox.route import Handler, OpRoute
-from pika_mcp.sandbox.state import Store
+from pika_mcp.sandbox.state import DATABASE_NAME, Store
 from pika_mcp.sandbox.video import Renderer, default_renderer, render_job
 
 Clock = Callable[[], float]
-DATABASE_NAME = "sandbox.sqlite3"
 # Two renders at a time keep a laptop responsive; more jobs simply finish a little later.
 RENDER_WORKERS = 2
 # The scheduler re-checks at least this often, so a fake clock moved without notify() still counts.
 SCHEDULER_MAX_WAIT_SECONDS = 1.0
+# Requests kept for `/_sandbox/requests` and tests, newest last: enough for the bench's busiest window (1,000 jobs
+# polled for a minute), bounded so that no caller can grow the sandbox's memory by sending requests.
+MAX_RECORDED_REQUESTS = 20_000
 
 # (path, handler, methods, op, buffered): every route the sandbox serves, most specific first.
 ROUTES: tuple[tuple[str, Handler, list[str], str | None, bool], ...] = (
@@ -80,28 +84,40 @@ class Sandbox:
         config: SandboxConfig | None = None,
         clock: Clock = time.time,
         renderer: Renderer | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
+        """`allowed_hosts`: names besides loopback and the address a request came in on (PIKA_MCP_ALLOWED_HOSTS)."""
         state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir = state_dir
+        self.control_token = control_token(state_dir)
         self.config = config if config is not None else SandboxConfig()
         self.clock = clock
         self.renderer = renderer if renderer is not None else default_renderer()
         self.store = Store(state_dir / DATABASE_NAME)
         self.files = FileStore(state_dir)
         self.changes = Changes()
-        self.received: list[ReceivedRequest] = []
+        self._received: deque[ReceivedRequest] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.counts: Counter[str] = Counter()
         self.stopping = False
         self._rendering: set[str] = set()
         self._lock = threading.Lock()
         self._workers = ThreadPoolExecutor(RENDER_WORKERS, thread_name_prefix="sandbox-render")
-        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        middleware = [Middleware(HostCheck, allowed_hosts=tuple(allowed_hosts))]
+        self.app = Starlette(routes=self._routes(), middleware=middleware, lifespan=self._lifespan)
 
     def _routes(self) -> list[BaseRoute]:
         return [
             Route(path, OpRoute(self, handler, op, buffered), methods=methods)
             for path, handler, methods, op, buffered in ROUTES
         ]
+
+    @property
+    def received(self) -> list[ReceivedRequest]:
+        """The most recent requests (at most MAX_RECORDED_REQUESTS), oldest first."""
+        return list(self._received)
+
+    def record(self, request: ReceivedRequest) -> None:
+        self._received.append(request)
 
     def job(self, request_id: str) -> Job | None:
         return self.store.job(request_id)
@@ -115,7 +131,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget recorded requests and counts; drop pending faults and failures. Jobs stay."""
-        self.received.clear()
+        self._received.clear()
         self.counts.clear()
         self.config.faults.clear()
         self.config.fail_next.clear()

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pika_mcp.sandbox.access import control_refused
 from pika_mcp.sandbox.config import Fault
 from pika_mcp.sandbox.queue import base_url
 from pika_mcp.sandbox.record import parse_json
 
 if TYPE_CHECKING:
     from pika_mcp.sandbox.app import Sandbox
+    from pika_mcp.sandbox.route import Handler
+
+
+def controlled(handler: Handler) -> Handler:
+    """A control route: only for callers with the sandbox's token, and JSON bodies only (a cross-site page can post
+    text/plain and forms without asking first)."""
+
+    @wraps(handler)
+    async def checked(sandbox: Sandbox, request: Request) -> Response:
+        if (refused := control_refused(sandbox.control_token, request)) is not None:
+            return refused
+        return await handler(sandbox, request)
+
+    return checked
 
 
 async def health(sandbox: Sandbox, request: Request) -> Response:
@@ -21,15 +37,18 @@ async def health(sandbox: Sandbox, request: Request) -> Response:
     )
 
 
+@controlled
 async def requests(sandbox: Sandbox, request: Request) -> Response:
     recorded = [entry.to_json() for entry in sandbox.received]
     return JSONResponse({"requests": recorded, "counts": dict(sandbox.counts)})
 
 
+@controlled
 async def jobs(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse({"jobs": sandbox.store.request_ids()})
 
 
+@controlled
 async def config(sandbox: Sandbox, request: Request) -> Response:
     """GET shows the switches; POST a JSON object of switches to change them."""
     if request.method == "POST":
@@ -42,6 +61,7 @@ async def config(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse(sandbox.config.to_json())
 
 
+@controlled
 async def faults(sandbox: Sandbox, request: Request) -> Response:
     """Add faults: one fault object, a list of them, or `{"faults": [...]}`."""
     data: Any = parse_json(await request.body())
@@ -54,6 +74,7 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse({"faults": sandbox.config.to_json()["faults"]})
 
 
+@controlled
 async def reset(sandbox: Sandbox, request: Request) -> Response:
     sandbox.reset()
     return JSONResponse({"status": "ok"})

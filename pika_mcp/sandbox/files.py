@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +23,20 @@ FILES_PREFIX = "files/"
 JOIN_PLAN = "join.json"  # in a parts folder: the upload was completed; join these parts into that file
 JOIN_WAIT_SECONDS = 120.0
 WRITE_BUFFER = 1 << 20  # bytes of an upload gathered before each write to disk
+# Windows refuses to replace a file another program holds open (PermissionError), e.g. while the sandbox's server
+# sends it: try again for about two seconds, the time a preview download or an antivirus scan usually takes.
+REPLACE_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
+
+
+def replace(source: Path, target: Path) -> None:
+    """`os.replace`, tried again while Windows says the target is in use; the last refusal is raised."""
+    for delay in REPLACE_DELAYS:
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            time.sleep(delay)
+    os.replace(source, target)
 
 
 def safe_name(name: str | None) -> str:
@@ -139,7 +154,7 @@ class FileStore:
                 for number, _ in sorted(parts):
                     with open(folder / str(number), "rb") as part_file:
                         _append(part_file, out)
-            os.replace(temporary, target)
+            replace(temporary, target)
             shutil.rmtree(folder, ignore_errors=True)
         finally:
             if done is not None:
@@ -162,7 +177,10 @@ async def _write(target: Path, chunks: AsyncIterator[bytes]) -> int:
                     pending.clear()
             if pending:
                 await out.write(bytes(pending))
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except PermissionError:  # Windows, the target in use: wait in a thread, not in the event loop
+            await anyio.to_thread.run_sync(replace, temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
     return size

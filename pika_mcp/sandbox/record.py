@@ -1,12 +1,18 @@
-"""What the sandbox received: every request as tests assert on it, and a count per operation."""
+"""What the sandbox received: recent requests as tests assert on them, credentials fingerprinted, never kept."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.requests import Request
+
+# Headers that carry a credential: recorded as a fingerprint, so tests can tell which key was sent and nothing that
+# reads the record (`/_sandbox/requests`, a log, a test's failure output) ever holds the key itself.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-sandbox-token", "cookie", "x-fal-key"})
+FINGERPRINT_HEX = 16
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,18 @@ class ReceivedRequest:
         return asdict(self)
 
 
+def fingerprint(credential: str) -> str:
+    """`Key sha256:1f2e…` for `Key abc`: the scheme kept, the rest a SHA-256 prefix; a bare value is all fingerprint."""
+    scheme, space, rest = credential.partition(" ")
+    secret = rest if space else scheme
+    digest = hashlib.sha256(secret.strip().encode()).hexdigest()[:FINGERPRINT_HEX]
+    return f"{scheme} sha256:{digest}" if space else f"sha256:{digest}"
+
+
+def _recorded(name: str, value: str) -> str:
+    return fingerprint(value) if name in CREDENTIAL_HEADERS else value
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw else None
@@ -38,7 +56,7 @@ async def receive_record(request: Request, op: str | None, buffered: bool) -> Re
         method=request.method,
         path=request.url.path,
         query=dict(request.query_params),
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers={name.lower(): _recorded(name.lower(), value) for name, value in request.headers.items()},
         json=body,
         op=op,
     )

@@ -29,6 +29,10 @@ RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5), "5:4":
 SHORT_SIDE = {"720p": 720, "1080p": 1080}
 DEFAULT_SECONDS = 5  # fal's default duration, and the length of every fixed-length endpoint (swaps, additions, pikaffects)
 MAX_SECONDS = 25  # pikaframes' documented cap; v2.1's free-form `duration` is held to it so a typo cannot render for minutes
+# Input images kept at once (Pikascenes' cap; Pikaframes takes 5): each is up to 2048 px a side, ~12 MB decoded, so a
+# request past the wire rules still renders from its first ten, never from all of them.
+MAX_INPUT_IMAGES = 10
+MAX_INPUT_SIDE = 2048
 MAX_INPUT_FRAMES = 48  # frames kept from an input video (swaps, additions), played back and forth: 2 s of 720p is ~130 MB
 # Speed over size: a 5 s preview must render in a few seconds on two cores, so x264's fast presets, the
 # fastest above 720p; a keyframe every 2 s keeps seeking (posters) cheap.
@@ -60,7 +64,7 @@ def _seed(body: dict[str, Any]) -> int:
 
 def _image_urls(body: dict[str, Any]) -> list[str]:
     urls = body.get("image_urls") or ([body["image_url"]] if isinstance(body.get("image_url"), str) else [])
-    return [u for u in urls if isinstance(u, str)]
+    return [u for u in urls if isinstance(u, str)][:MAX_INPUT_IMAGES] if isinstance(urls, list) else []
 
 
 def _fetch(fetch: Fetch, url: str) -> bytes | None:
@@ -76,8 +80,8 @@ def _image(fetch: Fetch, url: str) -> Image.Image | None:
         return None
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (2048, 2048))  # JPEGs decode straight at a reduced size
-            image.thumbnail((2048, 2048))
+            image.draft("RGB", (MAX_INPUT_SIDE, MAX_INPUT_SIDE))  # JPEGs decode straight at a reduced size
+            image.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE))
             return image.convert("RGB")
     except Exception:  # not an image Pillow can read: placeholder
         return None

@@ -12,6 +12,8 @@ from pika_mcp.sandbox.render_caption import font_of
 
 Frames = Callable[[int, int], Image.Image]  # (index, count) -> a new frame the caller may draw on
 Color = tuple[int, int, int]
+# How far a Gaussian blur reaches, in blur radii: past 3 its tail is under 1% of the light, below a level's rounding.
+BLUR_REACH = 3
 
 
 def progress(i: int, count: int) -> float:
@@ -50,6 +52,17 @@ def placeholder(w: int, h: int, rng: random.Random, what: str) -> Image.Image:
     return image
 
 
+def soft_light(r: int, level: int) -> Image.Image:
+    """The mask of a soft light: a disc of radius `r` at `level`, blurred, with room around it for the blur to fade to 0.
+
+    A blur kept inside the disc's own box is cut at the box's edges, and the light shows as a hard-edged square."""
+    blur = max(1, r // 5)
+    margin = BLUR_REACH * blur
+    mask = Image.new("L", (2 * (r + margin), 2 * (r + margin)), 0)
+    ImageDraw.Draw(mask).ellipse((margin, margin, margin + 2 * r - 1, margin + 2 * r - 1), fill=level)
+    return mask.filter(ImageFilter.GaussianBlur(radius=blur))
+
+
 def drifting_shapes(w: int, h: int, rng: random.Random) -> Frames:
     """Text-to-video: a sky whose colours shift behind hills that scroll, soft lights drifting in front, all from the seed."""
     ridge = Image.new("L", (w * 2, h), 0)
@@ -69,10 +82,9 @@ def drifting_shapes(w: int, h: int, rng: random.Random) -> Frames:
     lights = []
     for _ in range(8):
         r = rng.randrange(max(4, h // 14), max(5, h // 5))
-        mask = Image.new("L", (2 * r, 2 * r), 0)
-        ImageDraw.Draw(mask).ellipse((0, 0, 2 * r - 1, 2 * r - 1), fill=rng.randrange(110, 220))
-        mask = mask.filter(ImageFilter.GaussianBlur(radius=max(1, r // 5)))
-        start = (rng.uniform(-r, w - r), rng.uniform(-r, h * 0.6))
+        mask = soft_light(r, rng.randrange(110, 220))
+        margin = (mask.width - 2 * r) // 2  # the blur's fade around the disc: the sprite is that much larger
+        start = (rng.uniform(-r, w - r) - margin, rng.uniform(-r, h * 0.6) - margin)
         drift = (rng.uniform(-0.3, 0.3) * w, rng.uniform(-0.15, 0.15) * h)
         lights.append((Image.new("RGB", mask.size, color(rng, 120, 255)), mask, start, drift))
 

@@ -32,7 +32,7 @@ class OpRoute:
         request = Request(scope, receive)
         fault = None
         if self.op is not None:
-            sandbox.received.append(await receive_record(request, self.op, self.buffered))
+            sandbox.record(await receive_record(request, self.op, self.buffered))
             sandbox.counts[self.op] += 1
             fault = sandbox.config.take_fault(self.op)
         if fault is not None and fault.kind == "http":

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from pika_mcp.sandbox.access import TOKEN_FILE, TOKEN_HEADER, write_address
 from pika_mcp.sandbox.app import Sandbox
 from pika_mcp.sandbox.config import SandboxConfig
 from pika_mcp.sandbox.faults import ABORT_EXTENSION, abort_transport
@@ -103,18 +104,26 @@ def run_sandbox(
     state_dir: Path | None = None,
     config: SandboxConfig | None = None,
     access_log: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
-    """Serve a sandbox until interrupted (the `pika-mcp sandbox` command); prints its URL on stderr."""
+    """Serve a sandbox until interrupted (the `pika-mcp sandbox` command); prints its URL and control token on stderr
+    and records its address in the state folder, as the embedded sandbox does."""
     if state_dir is None:
         raise ValueError(
             "Give run_sandbox a state_dir; the CLI passes PIKA_MCP_HOME's sandbox folder."
         )
-    sandbox = Sandbox(state_dir, config)
+    sandbox = Sandbox(state_dir, config, allowed_hosts=allowed_hosts)
     sock = _listen(host, port)
     server = uvicorn.Server(_config(sandbox, "warning", access_log))
     base_url = _base_url(sock)
+    write_address(state_dir, base_url)
     print(f"pika-mcp sandbox serving fal's queue and storage API at {base_url}", file=sys.stderr)
     print(f"State (jobs and files) lives in {state_dir}.", file=sys.stderr)
+    print(
+        f"Control routes (/_sandbox/*) need the header {TOKEN_HEADER}: {sandbox.control_token} "
+        f"(also in {state_dir / TOKEN_FILE}).",
+        file=sys.stderr,
+    )
     try:
         asyncio.run(_serve_until_exit(server, sandbox, sock))
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; the stop was clean

@@ -12,6 +12,7 @@ from typing import Any
 from pika_mcp.sandbox.config import fail_spec_from_json
 from pika_mcp.sandbox.job import CancelKind, Job
 
+DATABASE_NAME = "sandbox.sqlite3"  # in the state folder
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT UNIQUE NOT NULL,
@@ -101,6 +102,12 @@ class Store:
             f"SELECT MIN({STARTS}) FROM jobs WHERE {RENDERABLE} AND {STARTS} > ?", now
         )
 
+    def jobs_submitted_before(self, cutoff: float) -> list[Job]:
+        return [_job(row) for row in self._all("SELECT * FROM jobs WHERE submitted_at < ? ORDER BY seq", cutoff)]
+
+    def drop_job(self, request_id: str) -> None:
+        self._run("DELETE FROM jobs WHERE request_id = ?", request_id)
+
     def cancel(self, request_id: str, kind: CancelKind, at: float, done_at: float) -> None:
         sql = "UPDATE jobs SET cancel_kind = ?, cancelled_at = ?, cancel_done_at = ?"
         self._run(f"{sql} WHERE request_id = ?", kind, at, done_at, request_id)
@@ -118,12 +125,18 @@ class Store:
     def add_file(self, path: str, content_type: str, size: int) -> None:
         self._run("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", path, content_type, size)
 
+    def drop_file(self, path: str) -> None:
+        self._run("DELETE FROM files WHERE path = ?", path)
+
     def file_type(self, path: str) -> str | None:
         found = self._one("SELECT content_type FROM files WHERE path = ?", path)
         return str(found) if found is not None else None
 
     def add_token(self, token: str, expires_at: float) -> None:
         self._run("INSERT INTO tokens VALUES (?, ?)", token, expires_at)
+
+    def drop_expired_tokens(self, now: float) -> None:
+        self._run("DELETE FROM tokens WHERE expires_at <= ?", now)
 
     def token_valid(self, token: str, now: float) -> bool:
         return bool(

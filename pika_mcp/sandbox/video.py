@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pika_mcp.sandbox.files import FileStore
+from pika_mcp.sandbox.files import FileStore, replace
 from pika_mcp.sandbox.job import VIDEO_FILE_NAME, Job
 from pika_mcp.sandbox.preview import copy_preview
 from pika_mcp.sandbox.state import Store
@@ -47,7 +46,7 @@ def render_job(renderer: Renderer, job: Job, files: FileStore, store: Store) -> 
         renderer(job.endpoint_id, dict(job.body), temporary, files.fetch)
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError("the renderer wrote no video file")
-        os.replace(temporary, target)
+        replace(temporary, target)
     except Exception as exc:  # any renderer failure is the job's failure, never the sandbox's
         logger.warning("Rendering %s failed: %s", job.request_id, exc, exc_info=True)
         temporary.unlink(missing_ok=True)

@@ -37,6 +37,8 @@ PIKAFFECTS = (
 INGREDIENTS_MODES = ("precise", "creative")
 PROMPT_MAX_CHARS = 2500  # fal answers 422 above this (TanStack/ai PR #396, verified live)
 FRAMES_MIN_IMAGES, FRAMES_MAX_IMAGES = 2, 5
+# fal's page names no cap; ours (the catalog's too) keeps one request's render memory small.
+SCENES_MAX_IMAGES = 10
 FRAMES_MAX_TOTAL_SECONDS = 25
 TRANSITION_DEFAULT_SECONDS = 5
 URL_SCHEMES = ("http://", "https://", "data:")
@@ -86,7 +88,7 @@ FIELDS: dict[str, dict[str, Field]] = {
     "fal-ai/pika/v2.2/text-to-video": {**TEXT_TO_VIDEO_V2, "duration": DURATION_5_OR_10},
     "fal-ai/pika/v2.2/image-to-video": {**IMAGE_TO_VIDEO_V2, "duration": DURATION_5_OR_10},
     "fal-ai/pika/v2.2/pikascenes": {
-        "image_urls": Field("url_list", required=True, min_items=1),
+        "image_urls": Field("url_list", required=True, min_items=1, max_items=SCENES_MAX_IMAGES),
         "prompt": PROMPT,
         "negative_prompt": NEGATIVE_PROMPT,
         "aspect_ratio": ASPECT_RATIO,

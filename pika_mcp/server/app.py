@@ -15,7 +15,7 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
+from mcp_types import CallToolResult, ImageContent, TextContent
 
 from pika_mcp import __version__
 from pika_mcp.arguments import quote
@@ -27,7 +27,7 @@ from pika_mcp.server import resources
 from pika_mcp.server.owner import owner_of
 from pika_mcp.server.tools import MAX_LIST, all_tools
 from pika_mcp.settings import Settings
-from pika_mcp.view import JobList, JobView, headline, job_uri, job_view
+from pika_mcp.view import JobList, JobView, headline, job_view
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,13 @@ class PikaServer:
     ) -> None:
         self.settings = settings
         self.legacy_subscriptions = legacy_subscriptions
-        self.several_people = token_verifier is not None
         self._start = start
         self._runtime: Runtime | None = None
         self._ready: anyio.Event | None = None
         self._failure: BaseException | None = None
         self.bus = QuietBus()
-        self.legacy: dict[str, set[Any]] = defaultdict(set)  # uri -> 2025-era sessions subscribed to it
+        # 2025-era subscriptions: uri -> {session: the person who subscribed}; updates go only to that person's jobs
+        self.legacy: dict[str, dict[Any, str]] = defaultdict(dict)
         self.mcp = MCPServer(
             "pika-mcp",
             title="Pika video generation (fal.ai)",
@@ -162,17 +162,18 @@ class PikaServer:
         return job_view(job, deduplicated=deduplicated, public_url=video_url)
 
     def result(self, job: Job, deduplicated: bool = False) -> CallToolResult:
+        """The job view as structured content, one readable line, and the poster once there is one.
+
+        No resource_link items: agent frameworks mishandle them (LangChain's adapter makes each a file block that
+        OpenAI's chat API rejects; pydantic-ai 1.x reads every one through the server). The text names the URIs."""
         view = self.view(job, deduplicated)
-        content: list[Any] = [
-            TextContent(type="text", text=headline(view)),
-            ResourceLink(type="resource_link", uri=job_uri(view.job_id), name=f"job {view.job_id}", mime_type="application/json"),
-        ]
-        if view.video is not None and view.video.url:
-            content.append(ResourceLink(type="resource_link", uri=view.video.url, name="video", mime_type="video/mp4"))
-            poster = (job.video or {}).get("poster_path")
-            if poster and Path(poster).is_file():
-                data = base64.b64encode(Path(poster).read_bytes()).decode()
+        content: list[Any] = [TextContent(type="text", text=headline(view))]
+        if view.video is not None and view.video.poster_path:
+            try:
+                data = base64.b64encode(Path(view.video.poster_path).read_bytes()).decode()
                 content.append(ImageContent(type="image", data=data, mime_type="image/jpeg"))
+            except OSError:  # pruned between the view and the read
+                pass
         return CallToolResult(content=content, structured_content=view.model_dump(mode="json"))
 
     @staticmethod

@@ -1,8 +1,6 @@
-"""Who is calling: a hash of their HTTP bearer token, or the one local owner over stdio."""
+"""Who is calling: the owner id of their HTTP bearer token (pika_mcp.owners), or the one local owner over stdio."""
 
 from __future__ import annotations
-
-import hashlib
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 
@@ -14,4 +12,4 @@ def owner_of() -> str:
     token = get_access_token()
     if token is None:
         return LOCAL_OWNER
-    return "t-" + hashlib.sha256(token.token.encode()).hexdigest()[:24]
+    return token.client_id  # the keyed owner id StaticTokens gave the token: one id per token everywhere

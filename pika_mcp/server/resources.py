@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +11,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.subscriptions import ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     EmptyResult,
     SubscribeRequestParams,
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from pika_mcp.server.app import PikaServer
 
 JOBS_URI = "pika://jobs"
+MAX_LISTENERS = 1024  # open subscriptions/listen streams at once, as the SDK's own handler bounds them
 
 
 def install(server: PikaServer) -> None:
@@ -71,51 +75,99 @@ def job_for_uri(server: PikaServer, uri: str) -> Job | None:
 
 async def _subscribe(server: PikaServer, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
     await server.ready()
-    job = job_for_uri(server, params.uri)
-    if job is None:
+    job = None if params.uri == JOBS_URI else job_for_uri(server, params.uri)
+    if job is None and params.uri != JOBS_URI:
         raise_not_found(params.uri)
     if ctx.session not in server.legacy[params.uri]:
-        server.legacy[params.uri].add(ctx.session)
-        server.runtime.service.tracker.watch(job.local_id)
+        server.legacy[params.uri][ctx.session] = owner_of()
+        if job is not None:
+            server.runtime.service.tracker.watch(job.local_id)
+        _drop_when_closed(server, ctx.session, params.uri, job.local_id if job is not None else None)
     return EmptyResult()
+
+
+def _drop_when_closed(server: PikaServer, session: Any, uri: str, local_id: str | None) -> None:
+    """A 2025-era subscription ends with its session: forgotten, and its job no longer watched for it."""
+    connection = getattr(session, "_connection", None)  # the low-level context offers no public way to it yet
+
+    def drop() -> None:
+        subscribers = server.legacy.get(uri)
+        if subscribers is None or session not in subscribers:
+            return
+        subscribers.pop(session, None)
+        if not subscribers:
+            del server.legacy[uri]
+        if local_id is None:
+            return
+        try:
+            server.runtime.service.tracker.unwatch(local_id)
+        except RuntimeError:  # the server stopped first
+            pass
+
+    if connection is not None:
+        connection.exit_stack.callback(drop)
 
 
 async def _unsubscribe(server: PikaServer, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
     await server.ready()
-    if ctx.session in server.legacy.get(params.uri, ()):
-        server.legacy[params.uri].discard(ctx.session)
+    if server.legacy.get(params.uri, {}).pop(ctx.session, None) is not None:
         if (job := job_for_uri(server, params.uri)) is not None:
             server.runtime.service.tracker.unwatch(job.local_id)
     return EmptyResult()
 
 
+@dataclass(frozen=True)
+class OwnedUpdate(ResourceUpdated):
+    """A resource update that only its owner hears (pika://jobs is one URI with a different meaning per person)."""
+
+    owner: str = ""
+
+
 async def publish(server: PikaServer, job: Job) -> None:
-    """Every status change: to 2026-era listeners through the bus, to 2025-era subscribers per session."""
-    uris = {job_uri(job.local_id), job_uri(job.job_id)}
-    for uri in uris:
-        await server.bus.publish(ResourceUpdated(uri=uri))
-        for session in list(server.legacy.get(uri, ())):
+    """Every status change: to 2026-era listeners through the bus, to 2025-era subscribers per session; only to its owner."""
+    for uri in dict.fromkeys((job_uri(job.local_id), job_uri(job.job_id), JOBS_URI)):
+        await server.bus.publish(OwnedUpdate(uri=uri, owner=job.owner))
+        for session, owner in list(server.legacy.get(uri, {}).items()):
+            if owner != job.owner:
+                continue
             try:
                 await session.send_resource_updated(uri)
             except Exception:  # a closed session: forget it
-                server.legacy[uri].discard(session)
-    await server.bus.publish(ResourceUpdated(uri="pika://jobs"))
+                server.legacy[uri].pop(session, None)
 
 
-class _WatchingListen(ListenHandler):
-    """The SDK's subscriptions/listen, plus quick tracking of the jobs a 2026-era client listens to."""
+class _OwnersBus:
+    """The server's bus as one person sees it: updates of other people's jobs are not delivered."""
+
+    def __init__(self, bus: Any, owner: str) -> None:
+        self._bus, self._owner = bus, owner
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        def deliver(event: Any) -> None:
+            if not isinstance(event, OwnedUpdate) or event.owner == self._owner:
+                listener(event)
+
+        return self._bus.subscribe(deliver)  # type: ignore[no-any-return]
+
+    async def publish(self, event: Any) -> None:
+        await self._bus.publish(event)
+
+
+class _WatchingListen:
+    """The SDK's subscriptions/listen, scoped to the caller's own jobs, plus quick tracking of the jobs listened to."""
 
     def __init__(self, server: PikaServer) -> None:
-        super().__init__(server.bus)
         self._server = server
+        self._open = 0
 
     async def __call__(self, ctx: Any, params: SubscriptionsListenRequestParams) -> Any:
         await self._server.ready()
+        if self._open >= MAX_LISTENERS:
+            raise MCPError(code=INTERNAL_ERROR, message="Subscription limit reached")
+        owner = owner_of()
         uris = (params.notifications.resource_subscriptions or []) if params.notifications else []
         owned = {u: job_for_uri(self._server, u) for u in uris}
-        # pika://jobs changes with everyone's jobs: with several people (HTTP tokens) it is not offered
-        shared_list = JOBS_URI if not self._server.several_people else None
-        honored = [u for u in uris if u == shared_list or owned[u] is not None]
+        honored = [u for u in uris if u == JOBS_URI or owned[u] is not None]
         if params.notifications is not None and honored != uris:  # another person's job is simply unknown
             notifications = params.notifications.model_copy(update={"resource_subscriptions": honored})
             params = params.model_copy(update={"notifications": notifications})
@@ -123,9 +175,11 @@ class _WatchingListen(ListenHandler):
         tracker = self._server.runtime.service.tracker
         for j in jobs:
             tracker.watch(j.local_id)
+        self._open += 1
         try:
-            return await super().__call__(ctx, params)
+            return await ListenHandler(_OwnersBus(self._server.bus, owner))(ctx, params)
         finally:
+            self._open -= 1
             for j in jobs:
                 tracker.unwatch(j.local_id)
 
