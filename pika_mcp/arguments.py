@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ def explain(endpoint: Endpoint, exc: ValidationError) -> str:
         elif not error["loc"]:
             lines.append(f"{_message(error)}.")
         else:
-            lines.append(f"{field}: {_message(error)} (got {quote(error.get('input'))}).")
+            lines.append(f"{field}: {_problem(error)}.")
     if len(errors) > MAX_PROBLEMS:
         lines.append(f"({len(errors) - MAX_PROBLEMS} more problems not shown.)")
     return _lead(endpoint) + " ".join(lines)
@@ -141,6 +142,48 @@ def _lead(endpoint: Endpoint) -> str:
 def _message(error: Any) -> str:
     msg = str(error["msg"])
     return msg.removeprefix("Value error, ").replace("Input should be", "must be")
+
+
+WANTS = {"int_type": "a whole number", "int_parsing": "a whole number", "float_type": "a number",
+         "float_parsing": "a number", "bool_type": "true or false", "string_type": "text (a string)"}  # fmt: skip
+
+
+def _problem(error: Any) -> str:
+    """Pydantic's error as a sentence about the field: what is wanted, the limit, and what came, without its jargon."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if isinstance(value, str) and _numeric(value) and kind in ("literal_error", "int_type", "float_type"):
+        wanted = f"the number {ctx['expected']}" if kind == "literal_error" else WANTS[kind]
+        return f"must be {wanted}, not the string {_json(value)}"
+    if kind == "too_short":
+        return f"must have at least {_count(ctx['min_length'], 'item')}, got {ctx.get('actual_length', '?')}"
+    if kind == "too_long":
+        return f"must have at most {_count(ctx['max_length'], 'item')}, got {ctx.get('actual_length', '?')}"
+    if kind == "string_too_long":
+        return f"must be at most {_count(ctx['max_length'], 'character')}, got {len(value) if isinstance(value, str) else '?'}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {_count(ctx['min_length'], 'character')}"
+    if kind in WANTS:
+        return f"must be {WANTS[kind]} (got {quote(value)})"
+    if kind == "list_type":
+        return f"must be a list, e.g. [{_json(value)}]" if isinstance(value, str) else f"must be a list (got {quote(value)})"
+    message = _message(error)
+    return message if kind == "value_error" and " got " in message else f"{message} (got {quote(value)})"
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _json(text: str) -> str:
+    return json.dumps(clip(text))
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
 def _first_field(exc: ValidationError) -> str | None:

@@ -9,13 +9,27 @@ from typing import Any
 
 SERVER_NAME = "pika"
 CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode")
-# Never a real key: each client gets the placeholder it can resolve (an env reference or an input prompt).
-KEY_PLACEHOLDER = "<your fal.ai key from https://fal.ai/dashboard/keys>"
+KEYS_PAGE = "https://fal.ai/dashboard/keys"
+# How each client passes the key, for the hint on stderr. The printed JSON never has a FAL_KEY entry: pasted as
+# printed it runs the free sandbox (a placeholder would select fal with a malformed key).
+ENTRY = f'the "{SERVER_NAME}" entry'
+KEY_ENTRY = {
+    # claude_desktop_config.json has no variable expansion: the key itself goes in.
+    "claude-desktop": f'add "env": {{"FAL_KEY": "<your key>"}} to {ENTRY}',
+    # .mcp.json expands ${VAR} from the environment Claude Code runs in.
+    "claude-code": f'add "env": {{"FAL_KEY": "${{FAL_KEY}}"}} to {ENTRY} and set FAL_KEY where Claude Code starts',
+    # Cursor resolves ${env:VAR}.
+    "cursor": f'add "env": {{"FAL_KEY": "${{env:FAL_KEY}}"}} to {ENTRY} and set FAL_KEY where Cursor starts',
+    # VS Code prompts once for an input and keeps it as a secret.
+    "vscode": f'add "env": {{"FAL_KEY": "${{input:fal-key}}"}} to {ENTRY}, and beside "servers" '
+    '"inputs": [{"type": "promptString", "id": "fal-key", "description": "fal.ai API key", "password": true}]',
+}
 
 
 def launch_command(python: str | None = None) -> tuple[str, list[str]]:
-    """This installation by absolute path: its interpreter running the package, so no PATH lookup is needed."""
-    return str(Path(python or sys.executable).absolute()), ["-m", "pika_mcp", "serve"]
+    """This installation by absolute path: its interpreter running the package, with `-P` so that the client's
+    working directory is not on sys.path (a `pika_mcp` folder there cannot shadow the installed one)."""
+    return str(Path(python or sys.executable).absolute()), ["-P", "-m", "pika_mcp", "serve"]
 
 
 def client_config(client: str, python: str | None = None) -> str:
@@ -27,20 +41,16 @@ def client_config(client: str, python: str | None = None) -> str:
 
 def config_object(client: str, command: str, args: list[str]) -> dict[str, Any]:
     """`client`'s configuration for a server launched as `command args` (manifests use the bare `pika-mcp`)."""
-    if client == "claude-desktop":
-        # claude_desktop_config.json has no variable expansion: the user pastes the key in place.
-        server = {"command": command, "args": args, "env": {"FAL_KEY": KEY_PLACEHOLDER}}
-        return {"mcpServers": {SERVER_NAME: server}}
+    if client in ("claude-desktop", "cursor"):  # ~/.cursor/mcp.json or .cursor/mcp.json
+        return {"mcpServers": {SERVER_NAME: {"command": command, "args": args}}}
     if client == "claude-code":
-        # .mcp.json expands ${VAR} from the environment Claude Code runs in.
-        server = {"type": "stdio", "command": command, "args": args, "env": {"FAL_KEY": "${FAL_KEY}"}}
-        return {"mcpServers": {SERVER_NAME: server}}
-    if client == "cursor":
-        # ~/.cursor/mcp.json or .cursor/mcp.json; Cursor resolves ${env:VAR}.
-        server = {"command": command, "args": args, "env": {"FAL_KEY": "${env:FAL_KEY}"}}
-        return {"mcpServers": {SERVER_NAME: server}}
-    # vscode: .vscode/mcp.json; VS Code prompts once for the key and stores it as a secret.
-    return {
-        "inputs": [{"type": "promptString", "id": "fal-key", "description": "fal.ai API key", "password": True}],
-        "servers": {SERVER_NAME: {"type": "stdio", "command": command, "args": args, "env": {"FAL_KEY": "${input:fal-key}"}}},
-    }
+        return {"mcpServers": {SERVER_NAME: {"type": "stdio", "command": command, "args": args}}}
+    return {"servers": {SERVER_NAME: {"type": "stdio", "command": command, "args": args}}}  # vscode: .vscode/mcp.json
+
+
+def key_hint(client: str) -> str:
+    """For stderr: what the printed configuration runs, and how to add a fal key to it."""
+    return (
+        "As printed, this runs the free local sandbox (preview videos, not Pika's model). To make real videos, get a key "
+        f"at {KEYS_PAGE} and {KEY_ENTRY[client]}."
+    )

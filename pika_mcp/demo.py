@@ -18,7 +18,6 @@ from pika_mcp.settings import Settings
 PROMPT = "A fox holding a paper boat walks through a lantern-lit forest at dusk, gentle camera push-in"
 SAMPLES = ("fox.png", "forest.png", "boat.png")
 MAX_WAIT_CALLS = 20
-LOCAL_COPY_TIMEOUT = 60.0
 
 
 def sample_images(folder: Path) -> list[str]:
@@ -65,7 +64,7 @@ async def _demo(settings: Settings, out: Any) -> int:
             say(f"The call was refused: {result.content[0].text}")  # type: ignore[union-attr]
             return 1
         job = result.structured_content or {}
-        for _ in range(MAX_WAIT_CALLS):
+        for _ in range(MAX_WAIT_CALLS):  # the wait wakes on the job's change, the save included
             if job.get("status") not in ("queued", "running"):
                 break
             result = await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30}, progress_callback=progress)
@@ -73,15 +72,13 @@ async def _demo(settings: Settings, out: Any) -> int:
         if job.get("status") != "succeeded":
             say(f"The job ended {job.get('status')}: {job.get('error')}")
             return 1
-        with anyio.move_on_after(LOCAL_COPY_TIMEOUT):
-            while not (job.get("video") or {}).get("local_path"):
-                await anyio.sleep(0.2)
-                job = (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).structured_content or {}
-        video = job.get("video") or {}
+        video = job.get("video") or {}  # a job says succeeded once its video is saved: no second look needed
         say(f"Job {job['job_id']} succeeded.")
         if video.get("width"):
             say(f"  {video['width']}x{video['height']}, {video['duration_s']} s at {video['fps']} fps")
         say(f"Video:  {video.get('local_path') or video.get('url')}")
+        if video.get("save_error") and not video.get("local_path"):
+            say(f"Not saved locally: {video['save_error']}")
         if video.get("poster_path"):
             say(f"Poster: {video['poster_path']}")
         return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import re
 import shutil
 import sqlite3
 import sys
@@ -17,11 +16,9 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from pika_mcp import __version__
-from pika_mcp.settings import Settings
+from pika_mcp.settings import Settings, key_problem
 
 PROBE_TIMEOUT = 10.0  # a status request answers at once; ten seconds covers a slow proxy
-# fal keys are "<key id>:<key secret>"; both halves are printable, without spaces.
-KEY_PART = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 PROBE_ENDPOINT = "fal-ai/pika/v2.2/text-to-video"
 MIN_TOKEN_LENGTH = 16
 Level = Literal["ok", "warn", "FAIL"]
@@ -43,10 +40,10 @@ def check_key(settings: Settings, env: Mapping[str, str]) -> Line:
         return Line("warn", "credentials", "no fal key: the free local sandbox makes preview videos, not Pika's",
                     "to make real videos, set FAL_KEY (https://fal.ai/dashboard/keys)")  # fmt: skip
     source = "FAL_KEY" if env.get("FAL_KEY", "").strip() else "FAL_KEY_ID + FAL_KEY_SECRET"
-    parts = settings.fal_key.split(":")
-    if len(parts) != 2 or not all(KEY_PART.match(p) for p in parts):
+    if key_problem(settings.fal_key) is not None:
         return Line("FAIL", "credentials", f"{source} is set but is not of the form key_id:key_secret",
-                    "copy the whole key from https://fal.ai/dashboard/keys (it contains one ':')")  # fmt: skip
+                    "copy the whole key from https://fal.ai/dashboard/keys (it contains one ':'), or unset it to use the "
+                    "free sandbox")  # fmt: skip
     return Line("ok", "credentials", f"{source} is set and well formed ({len(settings.fal_key)} characters)")
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlparse
@@ -23,6 +24,8 @@ MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: far past any Pika input
 SHOWN_CHARS = 120  # the most of a caller's path a refusal quotes
 # No-follow where the platform has it (a symlink swapped in after the check is refused, not followed); non-blocking
 # so that a FIFO opens at once (and is then refused as not a regular file) instead of waiting for a writer.
+# macOS asks the user before an app reads these folders; a refused read looks like a missing file.
+MACOS_PROTECTED = ("Desktop", "Documents", "Downloads")
 OPEN_FLAGS = os.O_RDONLY | sum(getattr(os, name, 0) for name in ("O_NOFOLLOW", "O_NONBLOCK", "O_CLOEXEC", "O_BINARY"))
 
 
@@ -75,8 +78,12 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class FilePolicy:
+    """What may be uploaded. `chosen` are files a person named on the command line (resolved): the folder rules,
+    which guard against a model, do not apply to them; the content checks do."""
+
     allowed: tuple[Path, ...]
     output_dir: Path
+    chosen: frozenset[Path] = field(default_factory=frozenset)
 
     def open(self, ref: str) -> LocalFile:
         """The file behind an absolute path or file:// URI, opened and checked, or FileRefused saying why not."""
@@ -91,7 +98,7 @@ class FilePolicy:
         except OSError:
             if real.is_dir():
                 raise FileRefused(f"{raw} is not a regular file.") from None
-            raise FileRefused(f"{raw} does not exist or cannot be read (it changed while being checked?).") from None
+            raise FileRefused(f"{raw} does not exist or cannot be read (it changed while being checked?).{_permission_hint(raw)}") from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -124,9 +131,11 @@ class FilePolicy:
         except ValueError:  # a NUL byte, or a character the file system cannot encode
             raise FileRefused(f"{_shown(ref)} is not a valid path: it holds a NUL or an unencodable character.") from None
         except (OSError, RuntimeError):
-            raise FileRefused(f"{raw} does not exist or cannot be read.") from None
+            raise FileRefused(f"{raw} does not exist or cannot be read.{_permission_hint(raw)}") from None
         if is_unc(str(real)):  # a mapped drive or a symlink may still lead to a share
             raise FileRefused(f"{raw} is on a network share; only local files can be uploaded.")
+        if real in self.chosen:
+            return real
         if any(str(real) == r or str(real).startswith(r + os.sep) for r in SYSTEM_ROOTS if os.name != "nt"):
             raise FileRefused(f"{raw} is a system file; only images and videos in allowed folders can be uploaded.")
         root = self._root_of(real)
@@ -157,6 +166,23 @@ class FilePolicy:
 
 def _identity(info: os.stat_result) -> tuple[int, ...]:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _permission_hint(path: Path) -> str:
+    """On macOS, a file in Desktop, Documents or Downloads that cannot be read may only lack the user's permission."""
+    if sys.platform != "darwin":
+        return ""
+    try:
+        parts = path.relative_to(Path.home()).parts
+    except ValueError:
+        return ""
+    if not parts or parts[0] not in MACOS_PROTECTED:
+        return ""
+    return (
+        f" If it is there, macOS may be keeping it from the app that runs pika-mcp: allow that app (your MCP client or "
+        f"terminal) in System Settings > Privacy & Security > Files and Folders ({parts[0]}) or Full Disk Access, then "
+        "restart it."
+    )
 
 
 def _shown(ref: str) -> str:

@@ -25,7 +25,7 @@ class Liveness:
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
-        self._lock.path.unlink(missing_ok=True)
+        _discard(self._lock.path)
 
     def alive(self, token: str | None) -> bool:
         if token is None:
@@ -38,6 +38,15 @@ class Liveness:
         probe = FileLock(path)
         if probe.acquire():  # nobody holds it: that process is gone
             probe.release()
-            path.unlink(missing_ok=True)
+            _discard(path)
             return False
         return True
+
+
+def _discard(path: Path) -> None:
+    """Delete a lock file that nobody holds. On Windows another process may have it open (probing it, as `alive`
+    does): deleting then raises PermissionError, and the file stays for a later probe to delete; it holds no lock."""
+    try:
+        os.remove(path)
+    except (FileNotFoundError, PermissionError):
+        pass

@@ -42,15 +42,21 @@ class Runtime:
     rest_url: str
 
 
-def file_policy(settings: Settings, *, remote: bool) -> FilePolicy | None:
-    """stdio: the user's home unless PIKA_MCP_ALLOWED_DIRS says otherwise; HTTP: nothing unless it is set."""
+def file_policy(settings: Settings, *, remote: bool, chosen: frozenset[Path] = frozenset()) -> FilePolicy | None:
+    """stdio: the user's home unless PIKA_MCP_ALLOWED_DIRS says otherwise; HTTP: nothing unless it is set.
+    `chosen`: files a person named on the command line (`pika-mcp generate`), readable wherever they are."""
     if settings.allowed_dirs is None:
-        return None if remote else FilePolicy((Path.home(),), settings.output_dir)
-    return FilePolicy(settings.allowed_dirs, settings.output_dir)
+        return None if remote else FilePolicy((Path.home(),), settings.output_dir, chosen)
+    return FilePolicy(settings.allowed_dirs, settings.output_dir, chosen)
 
 @asynccontextmanager
 async def start(
-    settings: Settings, *, remote: bool = False, http: httpx2.AsyncClient | None = None, retry: RetryPolicy | None = None
+    settings: Settings,
+    *,
+    remote: bool = False,
+    http: httpx2.AsyncClient | None = None,
+    retry: RetryPolicy | None = None,
+    chosen: frozenset[Path] = frozenset(),
 ) -> AsyncIterator[Runtime]:
     """Start everything a server needs; on exit the tracker stops and in-flight ledger writes finish."""
     async with AsyncExitStack() as stack:
@@ -78,7 +84,7 @@ async def start(
             http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry, origins=fetched
         )
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
-        inputs = Inputs(file_policy(settings, remote=remote), storage, ledger, origin=rest_url)
+        inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url)
         liveness = stack.enter_context(Liveness(settings.home / "trackers"))
         service = JobService(
             ledger,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ DEFAULT_REST_URL = "https://rest.fal.ai"
 DEFAULT_WAIT_SECONDS = 45
 MAX_WAIT_SECONDS = 600
 APP_NAME = "pika-mcp"
+# fal keys are "<key id>:<key secret>" (reference/fal-pika.md); both halves printable, without spaces.
+KEY_PART = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 MIN_TOKEN_CHARS = 32  # an HTTP token is a password anyone on the network may guess at: 32 characters, not a word
 
 
@@ -88,6 +91,17 @@ def _key(env: Mapping[str, str]) -> str | None:
     key_id, secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
     if key_id and secret:
         return f"{key_id}:{secret}"
+    return None
+
+
+def key_problem(key: str) -> str | None:
+    """What is wrong with the form of a fal key, in words that never quote it; None if it looks like one.
+
+    A malformed key never stops the server (the sandbox and the job tools work without fal); it is said at
+    start and by `pika-mcp doctor`."""
+    parts = key.split(":")
+    if len(parts) != 2 or not all(KEY_PART.match(part) for part in parts):
+        return f"the fal key ({len(key)} characters) is not of the form key_id:key_secret"
     return None
 
 

@@ -10,15 +10,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import unquote, urlparse
 
 from pika_mcp.catalog import BY_TOOL, ENDPOINTS, Endpoint, usd
+from pika_mcp.errors import FileRefused
 from pika_mcp.settings import Settings
 
 BAR_WIDTH = 28
 WAIT_PER_CALL = 60  # seconds per pika_wait_for_job call; the CLI keeps calling until the job ends
-LOCAL_COPY_SECONDS = 60.0  # the download into PIKA_MCP_OUTPUT_DIR follows the job's success
-LOCAL_COPY_POLL = 0.25
 DAY = 86_400.0
+REMOTE = ("https://", "http://", "data:")  # media references that are not a file on this machine
+MEDIA_HELP = "A local file (a path; a relative one is read from the working directory) or an https URL."
 
 
 # -- generate -----------------------------------------------------------------------------------
@@ -34,10 +36,11 @@ def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
         description=f"{endpoint.title}. {endpoint.description}",
         epilog="Lists take the option once per item, or one JSON array. Local files may be relative paths.",
     )
+    p.add_argument("-v", "--verbose", action="store_true", dest="_verbose", help="also print log lines on stderr")
     required = set(schema.get("required", ()))
     for name, prop in schema["properties"].items():
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        help_text = _help(prop)
+        help_text = _help(name, prop, name in required)
         kind = prop.get("type")
         if kind == "boolean":
             p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
@@ -54,14 +57,65 @@ def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
     return p
 
 
-def _help(prop: dict[str, Any]) -> str:
-    text = prop.get("description", "")
-    if "default" in prop:
-        text += f" (default {prop['default']})"
-    for bound, word in (("minimum", "min"), ("maximum", "max")):
-        if bound in prop:
-            text += f" [{word} {prop[bound]}]"
-    return text.strip() or " "
+def _help(name: str, prop: dict[str, Any], required: bool) -> str:
+    """Every field's help: its description (a media field says what the command line takes), its form, and its default.
+    argparse formats help with %, so a literal % is doubled."""
+    from pika_mcp.models import MEDIA_FIELDS
+
+    if name in MEDIA_FIELDS:
+        size = _range(prop.get("minItems"), prop.get("maxItems"), "file") if prop.get("type") == "array" else ""
+        parts = [MEDIA_HELP + (f" Give {size.replace('items', 'files')}." if size else "")]
+    else:
+        parts = [prop.get("description", "").strip(), _form(prop)]
+    if required:
+        parts.append("Required.")
+    elif "default" in prop:
+        parts.append(f"Default: {_shown_default(prop['default'])}.")
+    return " ".join(p for p in parts if p).replace("%", "%%")
+
+
+def _form(prop: dict[str, Any]) -> str:
+    """What a value looks like, from the schema: text and its length, a number and its range, a list and its size."""
+    kind = prop.get("type")
+    if kind == "array":
+        items = prop.get("items", {})
+        size = _range(prop.get("minItems"), prop.get("maxItems"), "item")
+        each = f", each {_form(items)[0].lower()}{_form(items)[1:-1]}" if items.get("type") == "object" else ""
+        return f"A list{' of ' + size if size else ''}{each}."
+    if "enum" in prop:
+        return f"One of {', '.join(map(str, prop['enum']))}."
+    if kind == "string":
+        length = _range(prop.get("minLength"), prop.get("maxLength"), "character")
+        return f"Text, {length}." if length else "Text."
+    if kind in ("integer", "number"):
+        word = "A whole number" if kind == "integer" else "A number"
+        low, high = prop.get("minimum"), prop.get("maximum")
+        if low is not None and high is not None:
+            return f"{word} from {low} to {high}."
+        return f"{word}{f' from {low}' if low is not None else ''}{f' up to {high}' if high is not None else ''}."
+    if kind == "object":
+        return "A JSON object" + (f" with {', '.join(prop['properties'])}" if prop.get("properties") else "") + "."
+    if kind == "boolean":
+        return ""
+    return ""
+
+
+def _range(low: int | None, high: int | None, unit: str) -> str:
+    if low is not None and high is not None:
+        return f"{low} to {high} {unit}s" if low != high else f"exactly {low} {unit}s"
+    if high is not None:
+        return f"at most {high} {unit}s"
+    if low is not None and low > 1:
+        return f"at least {low} {unit}s"
+    return ""
+
+
+def _shown_default(value: Any) -> str:
+    if value is True or value is False:
+        return "on" if value else "off"
+    if value == "":
+        return 'empty ("")'
+    return str(value)
 
 
 def _value(prop: dict[str, Any]) -> Any:
@@ -82,26 +136,49 @@ def _json_object(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not JSON: {text!r}") from None
 
 
-def _media(value: Any) -> Any:
-    """A relative path to an existing file becomes absolute (the server takes absolute paths only)."""
-    if isinstance(value, str) and "://" not in value and not value.startswith("data:") and Path(value).exists():
-        return str(Path(value).absolute())
-    return value
+def _local(value: Any, option: str, cwd: Path) -> Any:
+    """A file typed on the command line, as an absolute path: relative ones are read from `cwd`. A missing one is
+    refused here, once, as missing (the server would refuse it too, in words meant for a model)."""
+    if not isinstance(value, str) or value.startswith(REMOTE):
+        return value
+    text = unquote(urlparse(value).path) if value.startswith("file://") else value
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    if not path.exists():
+        raise FileRefused(f"{option}: no such file: {path}", field=option)
+    return str(path)
 
 
-def _arguments(namespace: argparse.Namespace) -> dict[str, Any]:
+def _arguments(namespace: argparse.Namespace, cwd: Path | None = None) -> dict[str, Any]:
+    """The tool call's arguments from the parsed options; local files made absolute (see `_local`)."""
+    from pika_mcp.models import MEDIA_FIELDS
+
+    cwd = cwd or Path.cwd()
     args: dict[str, Any] = {}
     for name, value in vars(namespace).items():
-        if value is None:
+        if value is None or name.startswith("_"):
             continue
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and value[0].lstrip().startswith("["):
             value = _json_object(value[0])  # one JSON array instead of repeated flags
-        if name.endswith("_url"):
-            value = _media(value)
-        elif name.endswith("_urls") and isinstance(value, list):
-            value = [_media(v) for v in value]
+        if name in MEDIA_FIELDS:
+            value = [_local(v, f"--{name}", cwd) for v in value] if isinstance(value, list) else _local(value, f"--{name}", cwd)
         args[name] = value
     return args
+
+
+def chosen_files(arguments: dict[str, Any]) -> frozenset[Path]:
+    """The files among a call's media arguments, resolved: the person chose them, so the folder rules do not apply."""
+    from pika_mcp.models import MEDIA_FIELDS
+
+    refs = [v for name in MEDIA_FIELDS for v in (arguments.get(name) if isinstance(arguments.get(name), list) else [arguments.get(name)])]
+    chosen = set()
+    for ref in refs:
+        if isinstance(ref, str) and not ref.startswith(REMOTE):
+            try:
+                chosen.add(Path(ref).resolve(strict=True))
+            except (OSError, RuntimeError):
+                continue  # gone since: the server says so
+    return frozenset(chosen)
 
 
 def list_tools(out: TextIO) -> None:
@@ -134,9 +211,11 @@ class ProgressBar:
         self.last = line
 
 
-def generate(settings: Settings, tool: str | None, rest: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def generate(settings: Settings, tool: str | None, rest: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Make one video through the MCP server in-process; print its path. 0 succeeded, 1 failed, 2 refused."""
     import anyio
+
+    out, err = out or sys.stdout, err or sys.stderr  # looked up now: a caller may have replaced them
 
     if tool in (None, "-h", "--help", "help"):
         list_tools(out if tool else err)
@@ -146,7 +225,11 @@ def generate(settings: Settings, tool: str | None, rest: Sequence[str], out: Tex
         print(f"pika-mcp: unknown tool {tool!r}.", file=err)
         list_tools(err)
         return 2
-    arguments = _arguments(tool_parser(endpoint).parse_args(list(rest)))
+    try:
+        arguments = _arguments(tool_parser(endpoint).parse_args(list(rest)))
+    except FileRefused as exc:
+        print(f"pika-mcp: {exc}", file=err)
+        return 2
     started: dict[str, str] = {}
     try:
         return anyio.run(_generate, settings, endpoint, arguments, started, out, err)
@@ -158,9 +241,9 @@ def generate(settings: Settings, tool: str | None, rest: Sequence[str], out: Tex
 
 async def _generate(settings: Settings, endpoint: Endpoint, arguments: dict[str, Any], started: dict[str, str],
                     out: TextIO, err: TextIO) -> int:  # fmt: skip
-    import anyio
     from mcp import Client
 
+    from pika_mcp import runtime
     from pika_mcp.server import build_server
 
     bar = ProgressBar(endpoint, err)
@@ -168,31 +251,34 @@ async def _generate(settings: Settings, endpoint: Endpoint, arguments: dict[str,
     async def progress(done: float, total: float | None, message: str | None) -> None:
         bar.update(message)
 
-    async with Client(build_server(settings).mcp) as client:
+    chosen = chosen_files(arguments)
+    server = build_server(settings, start=lambda: runtime.start(settings, chosen=chosen))
+    async with Client(server.mcp) as client:
         result = await client.call_tool(endpoint.tool, arguments, progress_callback=progress)
         if result.is_error:
             print(f"pika-mcp: {_text(result)}", file=err)
             return 2
         job = result.structured_content or {}
         started["job_id"] = job["job_id"]
+        if job.get("deduplicated"):
+            print(f"An identical call was made in the last 10 minutes: this is its job, {job['job_id']}, not a new one "
+                  "(nothing paid again). Add --force-new to make a new video.", file=err)  # fmt: skip
         if job.get("backend") == "sandbox":
             print("Sandbox backend: a free local preview, not Pika's model (set FAL_KEY for real videos).", file=err)
-        while job.get("status") in ("queued", "running"):
+        while job.get("status") in ("queued", "running"):  # a job says succeeded once its video is saved
             bar.update(f"{job['status']}")
             result = await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": WAIT_PER_CALL},
                                             progress_callback=progress)  # fmt: skip
             job = result.structured_content or job
         bar.update(job.get("status"), done=True)
-        if job.get("status") != "succeeded":
-            error = job.get("error") or {}
-            print(f"Job {job['job_id']} {job.get('status')}: {error.get('type', '')} {error.get('message', '')}".rstrip(), file=err)
-            return 1
-        with anyio.move_on_after(LOCAL_COPY_SECONDS):
-            while not (job.get("video") or {}).get("local_path"):
-                await anyio.sleep(LOCAL_COPY_POLL)
-                job = (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).structured_content or job
+    if job.get("status") != "succeeded":
+        error = job.get("error") or {}
+        print(f"Job {job['job_id']} {job.get('status')}: {error.get('type', '')} {error.get('message', '')}".rstrip(), file=err)
+        return 1
     video = job.get("video") or {}
     print(f"Job {job['job_id']} succeeded; estimated cost {usd(job.get('estimated_cost_usd', 0))}.", file=err)
+    if not video.get("local_path") and video.get("save_error"):
+        print(f"Not saved locally: {video['save_error']}", file=err)
     print(video.get("local_path") or video.get("url"), file=out)
     return 0
 
@@ -227,7 +313,7 @@ def jobs(
         video = job.video or {}
         where = video.get("local_path") or video.get("url") or (job.error or {}).get("type") or "-"
         created = datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M")
-        table.append((created, job.job_id, job.tool, job.status, usd(job.estimated_cost_usd), str(where)))
+        table.append((created, job.job_id, job.tool, job.status, usd(_billable(job)), str(where)))
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
@@ -235,6 +321,13 @@ def jobs(
         print("(no jobs)", file=out)
     print(f"\nEstimated spend in the last 24 hours: {usd(spend)}", file=out)
     return 0
+
+
+def _billable(job: Any) -> float:
+    """What a row costs as the spend counts it: nothing for a failed or cancelled job (never submitted, or
+    not charged by fal), except a submit whose answer was lost, which fal may have run and may bill."""
+    lost = (job.error or {}).get("type") == "submit_outcome_unknown"
+    return 0.0 if job.status in ("failed", "cancelled") and not lost else float(job.estimated_cost_usd)
 
 
 def prune(settings: Settings, days: float, out: TextIO, *, dry_run: bool = False) -> int:

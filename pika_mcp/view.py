@@ -155,7 +155,7 @@ def headline(view: JobView) -> str:
     cost = f"estimated cost {usd(view.estimated_cost_usd)}"
     cost += " (sandbox, free)" if view.backend == "sandbox" else " (fal publishes no price; our estimate)" if view.cost_is_estimate else ""
     again = " (an identical call from the last 10 minutes; pass force_new=true to pay for a new one)" if view.deduplicated else ""
-    lead = f"Job {view.job_id} ({view.tool}) is {view.status}{again}; {cost}."
+    lead = f"Job {view.job_id} ({view.tool}) {'is ' if view.status in ('queued', 'running') else ''}{view.status}{again}; {cost}."
     keep_waiting = f" Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
     if view.status == "queued":
         where = f" Position {view.queue_position} in fal's queue." if view.queue_position is not None else ""

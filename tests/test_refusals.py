@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -21,13 +22,15 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("pika_v22_text_to_video", {"prompt": "x", "duration": 7}, "duration: must be 5 or 10"),
     ("pika_v22_text_to_video", {"prompt": "x", "aspect_ratio": "4:3"}, "'16:9', '9:16'"),
     ("pika_v22_text_to_video", {"prompt": "x", "api_key": "sneaky"}, "api_key: unknown argument"),
-    ("pika_v22_text_to_video", {"prompt": "x" * 2501}, "prompt"),
+    ("pika_v22_text_to_video", {"prompt": "x" * 2501}, "prompt: must be at most 2500 characters, got 2501"),
+    ("pika_v22_text_to_video", {"prompt": "x", "duration": "10"}, 'duration: must be the number 5 or 10, not the string "10"'),
+    ("pika_v21_text_to_video", {"prompt": "x", "seed": "7"}, 'seed: must be a whole number, not the string "7"'),
     ("pika_v22_text_to_video", {"prompt": "x", "seed": -1}, "seed"),
     ("pika_v22_text_to_video", {"prompt": "x", "wait_seconds": 601}, "wait_seconds"),
     ("pika_v22_text_to_video", {"prompt": "x", "force_new": "yes"}, "force_new"),
     ("pika_v22_text_to_video", {"prompt": "x", "resolution": None}, "resolution"),
     ("pika_v22_image_to_video", {"prompt": "x", "image_url": "cat.png"}, "relative paths are not accepted"),
-    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"]}, "image_urls"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"]}, "image_urls: must have at least 2 items, got 1"),
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/2.png"], "transitions": [{"duration": 5}, {"duration": 5}]},
      "one fewer"),
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png"] * 4, "transitions": [{"duration": 10}] * 3}, "25 s"),
@@ -50,6 +53,9 @@ async def test_invalid_arguments_are_refused_with_zero_requests(settings: Settin
     text = result.content[0].text
     assert says in text, text
     assert "nothing was sent" in text or "not" in text
+    for jargon in ("should have", "after validation", "Input should", "String should", "List should"):  # Pydantic's own words
+        assert jargon not in text, text
+    assert len(re.findall(r"\bgot\b", text)) <= 1, text  # what came is quoted once
     assert fal.sandbox.received == []
     assert listing.structured_content["jobs"] == []
 
