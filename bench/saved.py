@@ -85,7 +85,7 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
     async with running_fal(work / "fal", video) as fal:
         await fal.configure(queue_seconds=QUEUE_SECONDS, run_seconds=RUN_SECONDS)
         async with Client(pika_params(work / "pika", fal.url)) as pika:
-            for i in range(-1, sizes.saved_jobs):  # job -1 warms the path up and is not counted
+            for i in range(-1 if sizes.warm_up else 0, sizes.saved_jobs):  # job -1 warms the path up, not counted
                 result = await pika.call_tool(TOOL, {"prompt": f"bench {run} saved {i}", **BODY, "wait_seconds": 0})
                 if result.is_error or result.structured_content is None:
                     raise RuntimeError(f"submit failed: {result.content}")

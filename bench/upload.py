@@ -5,9 +5,7 @@ upload_file (pika-mcp also computes the file's SHA-256); over a link of 1 Gbit/s
 125 MB/s across all its connections) against one streamed httpx2 POST; and, for information, the same
 httpx2 POST at full speed over loopback, where the uploader, the server and pika-mcp share two cores.
 
-`python -m bench.upload URL FILE` is the httpx2 baseline: fal's storage token, then one streamed POST of
-the file in 1 MiB chunks. `python -m bench.upload --fal-client URL FILE` is `fal_client.upload_file` with
-its three host constants pointed at URL. Each prints its own seconds, peak memory growth and URL as JSON.
+The baselines run in their own processes: bench.uploaders.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from mcp import Client
 
 from bench import proc
 from bench.fal import ROOT, bench_env, running_fal
-from bench.launch import KEY, pika_params
+from bench.launch import pika_params
 from bench.report import Goal, Report, Row
 from bench.sink import running_sink
 from bench.sizes import Sizes
@@ -39,7 +37,7 @@ FAL_CLIENT_GOAL = Goal("ratio", least=0.9)
 LINK_GOAL = Goal("ratio", least=0.95)
 LINK_RATE = 125e6  # bytes a second: 1 Gbit/s, shared by all connections
 MP4_HEADER = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # of the file made
 MB = 1e6
 Upload = Callable[[str, Path], Awaitable[tuple[float, float | None]]]  # (url, file) -> seconds, memory growth
 
@@ -65,11 +63,11 @@ def vary(path: Path, repeat: int) -> None:
 async def _child(url: str, file: Path, *, which: tuple[str, ...] = (), settle: bool) -> tuple[float, float | None]:
     """A baseline uploader in its own process (so its memory and CPU are its own)."""
     done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.upload", *which, url, str(file), stdout=asyncio.subprocess.PIPE, cwd=ROOT, env=bench_env()
+        sys.executable, "-m", "bench.uploaders", *which, url, str(file), stdout=asyncio.subprocess.PIPE, cwd=ROOT, env=bench_env()
     )  # fmt: skip
     out, _ = await done.communicate()
     if done.returncode != 0:
-        raise RuntimeError(f"bench.upload {' '.join(which)} exited with {done.returncode}")
+        raise RuntimeError(f"bench.uploaders {' '.join(which)} exited with {done.returncode}")
     answer = json.loads(out)
     if settle:
         await _settled(answer["url"])
@@ -124,7 +122,7 @@ async def _rounds(url: str, sizes: Sizes, file: Path, uploaders: dict[str, Uploa
     """The uploaders take turns on the file, in an order that rotates each round, after an uncounted warm-up round."""
     size, names = file.stat().st_size, list(uploaders)
     out = {name: _Samples() for name in names}
-    for r in range(-1, sizes.upload_repeats):  # round -1 warms everyone up and is not counted
+    for r in range(-1 if sizes.warm_up else 0, sizes.upload_repeats):  # round -1 warms everyone up and is not counted
         vary(file, r + 2)  # new content each round, so pika-mcp's content-hash cache does not skip it
         k = r % len(names)
         for name in names[k:] + names[:k]:
@@ -172,55 +170,3 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
                       f"answering each upload once its last byte is read")  # fmt: skip
     if fal_client.growth:
         report.note(NAME, f"fal_client's peak memory growth: median {summarize(fal_client.growth).median:.0f} MB")
-
-
-async def _upload(url: str, file: Path) -> dict[str, object]:
-    import httpx2
-
-    async def chunks() -> AsyncIterator[bytes]:
-        with file.open("rb") as source:
-            while chunk := await asyncio.to_thread(source.read, CHUNK):
-                yield chunk
-
-    async with httpx2.AsyncClient(timeout=120.0) as http:
-        pid = os.getpid()
-        proc.reset_peak(pid)
-        start = proc.memory(pid)
-        started = time.perf_counter()
-        token = (await http.post(f"{url}/storage/auth/token", params={"storage_type": "fal-cdn-v3"}, json={},
-                                 headers={"Authorization": f"Key {KEY}"})).json()  # fmt: skip
-        headers = {"Authorization": f"{token['token_type']} {token['token']}", "Content-Type": "video/mp4",
-                   "X-Fal-File-Name": file.name, "Content-Length": str(file.stat().st_size)}  # fmt: skip
-        answer = await http.post(f"{token['base_url']}/files/upload", content=chunks(), headers=headers)
-        answer.raise_for_status()
-        seconds = time.perf_counter() - started
-        end = proc.memory(pid)
-    growth = float(end.peak - start.rss) if start and end else float("nan")
-    return {"seconds": seconds, "growth": growth, "url": answer.json()["access_url"]}
-
-
-def _fal_client_upload(url: str, file: Path) -> dict[str, object]:
-    import fal_client
-    import fal_client.client
-
-    # The three host constants fal's docs name (as tests/test_sandbox_fal_client.py sets them).
-    fal_client.client.QUEUE_URL_FORMAT = url + "/"
-    fal_client.client.REST_URL = url
-    fal_client.client.CDN_URL = url
-    client = fal_client.SyncClient(key=KEY)
-    pid = os.getpid()
-    proc.reset_peak(pid)
-    start = proc.memory(pid)
-    started = time.perf_counter()
-    access_url = client.upload_file(file)
-    seconds = time.perf_counter() - started
-    end = proc.memory(pid)
-    growth = float(end.peak - start.rss) if start and end else float("nan")
-    return {"seconds": seconds, "growth": growth, "url": access_url}
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "--fal-client":
-        print(json.dumps(_fal_client_upload(sys.argv[2], Path(sys.argv[3]))))
-    else:
-        print(json.dumps(asyncio.run(_upload(sys.argv[1], Path(sys.argv[2])))))
