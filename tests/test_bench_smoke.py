@@ -36,13 +36,19 @@ def test_quick_benchmarks_run_and_write_their_results(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for lane, out in zip(LANES, outs, strict=True)
     ]
-    for run in runs:
-        stdout, stderr = run.communicate(timeout=HANG_GUARD_SECONDS)
-        assert run.returncode == 0, stdout[-3000:] + stderr[-3000:]
-        assert "measurement" in stdout and "ratio" in stdout  # the table was printed
+    try:
+        for run in runs:
+            stdout, stderr = run.communicate(timeout=HANG_GUARD_SECONDS)
+            assert run.returncode == 0, stdout[-3000:] + stderr[-3000:]
+            assert "measurement" in stdout and "ratio" in stdout  # the table was printed
+    finally:
+        for run in runs:  # a failed lane leaves no bench running behind the suite
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
     results = [json.loads(out.read_text()) for out in outs]
     rows = [row for result in results for row in result["results"]]
     assert {result["mode"] for result in results} == {"quick"}
