@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import coldstart, context, overhead, proc, render, scale, upload
+from bench import coldstart, context, overhead, proc, render, saved, scale, upload
 from bench.report import RESULTS, Report, machine
 from bench.sizes import FULL, QUICK, Sizes
 
@@ -23,6 +23,7 @@ MEASUREMENTS: dict[str, Measure] = {
     "upload": upload.measure,
     "context": context.measure,
     "render": render.measure,
+    "saved": saved.measure,
 }
 
 

@@ -1,20 +1,24 @@
 """The fal the benchmarks talk to: pika-mcp's sandbox in its own process, so its work is not counted as ours.
 
-Run as `python -m bench.fal STATE_DIR`: serves on a free loopback port, prints the base URL on stdout,
-and stops when stdin closes. Served by uvicorn on a TCP_NODELAY socket; the renderer is the shipped preview copy, so a job finishes exactly at
-the end of its run time (rendering itself is measured apart, in bench.render).
+Run as `python -m bench.fal STATE_DIR [VIDEO]`: serves on a free loopback port, prints the base URL on stdout,
+and stops when stdin closes. Served by uvicorn on a TCP_NODELAY socket; the renderer copies the shipped preview (or
+VIDEO, a video rendered beforehand), so a job finishes exactly at the end of its run time (rendering itself is
+measured apart, in bench.render).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import shutil
 import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +58,18 @@ class Fal:
         answer = await self.http.get(status_url, params={"logs": "1" if logs else "0"}, headers={"Authorization": "Key bench"})
         return dict(answer.json())
 
+    async def finished_at(self, job_id: str) -> float:
+        """When the sandbox completed the job (epoch seconds): the timestamp of its closing log line."""
+        status = await self.status(f"{self.url}/fal-ai/pika/requests/{job_id}/status", logs=True)
+        if status["status"] != "COMPLETED":
+            raise RuntimeError(f"job {job_id} is not completed: {status['status']}")
+        return datetime.fromisoformat(status["logs"][-1]["timestamp"]).timestamp()
+
 
 @asynccontextmanager
-async def running_fal(state_dir: Path) -> AsyncIterator[Fal]:
-    async with serving("bench.fal", str(state_dir)) as (url, pid), httpx2.AsyncClient(timeout=60.0) as http:
+async def running_fal(state_dir: Path, video: Path | None = None) -> AsyncIterator[Fal]:
+    args = [str(state_dir), *([str(video)] if video else [])]
+    async with serving("bench.fal", *args) as (url, pid), httpx2.AsyncClient(timeout=60.0) as http:
         yield Fal(url, http, pid, SandboxControl.of(state_dir, http, url))
 
 
@@ -100,13 +112,19 @@ def _listen() -> socket.socket:
     return sock
 
 
-async def _serve(state_dir: Path) -> None:
+def _copy_video(video: Path, endpoint_id: str, body: dict[str, object], out_path: Path, fetch: object = None) -> None:
+    """A renderer that hands out a video rendered beforehand."""
+    shutil.copyfile(video, out_path)
+
+
+async def _serve(state_dir: Path, video: Path | None) -> None:
     import uvicorn
 
     from pika_mcp.sandbox import Sandbox, SandboxConfig
     from pika_mcp.sandbox.preview import copy_preview
 
-    sandbox = Sandbox(state_dir, SandboxConfig(queue_seconds=600.0, run_seconds=600.0), renderer=copy_preview)
+    renderer = copy_preview if video is None else functools.partial(_copy_video, video)
+    sandbox = Sandbox(state_dir, SandboxConfig(queue_seconds=600.0, run_seconds=600.0), renderer=renderer)
     sock = _listen()
     config = uvicorn.Config(sandbox.app, lifespan="on", log_config=None, log_level="warning", access_log=False, ws="none")
     server = uvicorn.Server(config)
@@ -130,4 +148,4 @@ async def _serve(state_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(Path(sys.argv[1])))
+    asyncio.run(_serve(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -19,7 +19,11 @@ class Sizes:
     upload_bytes: int
     upload_repeats: int
     render_repeats: int
+    saved_jobs: int  # 720p jobs timed from fal finishing to the saved answer, one at a time
+    saved_render: bool  # hand out a real 5 s 720p render (else the shipped 1 s 720p preview)
+    warm_up: bool  # uncounted warm-up runs (a first process start, upload round, job), and import notes of every server
 
 
-FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 5, 3)
-QUICK = Sizes("quick", 2, 2, 8, 1, 50, 6.0, 4, 1.0, 4 * 2**20, 1, 1)
+FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 5, 3, 20, True, True)
+# Each measurement's code path once, at the least size that still yields every row (the smoke test's run).
+QUICK = Sizes("quick", 1, 1, 2, 1, 8, 1.0, 2, 0.2, 1 * 2**20, 1, 1, 1, False, False)

@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 
 from pika_mcp.catalog import ENDPOINTS
+from pika_mcp.reads import BUDGET_BYTES, DESIGN_TOOLS, model_reads
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 
@@ -62,11 +63,12 @@ async def test_schemas_carry_fal_enums_defaults_and_limits(settings: Settings) -
     assert "Melt" in tools["pika_v15_pikaffects"]["properties"]["pikaffect"]["enum"]
 
 
-async def test_what_a_model_reads_of_all_tools_stays_near_16_kb(settings: Settings) -> None:
+async def test_what_a_model_reads_of_the_16_design_tools_fits_16_kib(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
-        tools = (await client.list_tools()).tools
-    read = sum(len(t.name) + len(t.description or "") + len(json.dumps(t.input_schema, separators=(",", ":"))) for t in tools)
-    assert read <= 17_000, read
+        tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
+    assert DESIGN_TOOLS == GENERATION_TOOLS | JOB_TOOLS and DESIGN_TOOLS <= {t["name"] for t in tools}
+    read = model_reads(tools)
+    assert read <= BUDGET_BYTES == 16_384, read
 
 
 def test_tool_names_follow_the_endpoint_path_rule() -> None:
