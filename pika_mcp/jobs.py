@@ -86,7 +86,7 @@ class JobService:
         self.me = liveness.token if liveness else None
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
-        self._unsaved: list[Job] = []  # handed over before save_forever started
+        self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # before save_forever started
         self._spawn: Callable[..., Any] | None = None
         self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None)
 
@@ -121,18 +121,22 @@ class JobService:
 
     def save_later(self, job: Job) -> None:
         """fal finished this job: save its video in the background (see save_forever)."""
+        self._background(self._save, job)
+
+    def _background(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
         if self._spawn is None:
-            self._unsaved.append(job)
+            self._pending.append((work, args))
         else:
-            self._spawn(self._save, job)
+            self._spawn(work, *args)
 
     async def save_forever(self) -> None:
         """Save each video handed over, concurrently (downloads are bounded by the outputs' own pool)."""
         async with anyio.create_task_group() as tg:
             self._spawn = tg.start_soon
             try:
-                while self._unsaved:
-                    tg.start_soon(self._save, self._unsaved.pop())
+                while self._pending:
+                    work, args = self._pending.pop(0)
+                    tg.start_soon(work, *args)
                 await anyio.sleep_forever()
             finally:
                 self._spawn = None
@@ -256,6 +260,8 @@ class JobService:
             log.exception("recording fal's answer for %s failed", job.local_id)
             return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
+        if self._outputs is not None:  # the measuring child is ready by the time fal finishes
+            self._background(self._outputs.measurer.warm)
         await self._notify(job)
         return job, False
 

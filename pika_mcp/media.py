@@ -3,9 +3,10 @@
 Imports without the extra; then `available()` is False, and `probe` and `poster` return None, as they do for
 any file that is not a video. Neither ever raises on a bad file.
 
-`python -m pika_mcp.media PATH MAX_POSTER_BYTES` prints both as JSON: the server measures each video in such a
-child process, so that FFmpeg's decoders (and their ~40 MB) never live in the long-running server, and a decoder
-that crashes or hangs on a hostile file takes only the child with it.
+`python -m pika_mcp.media PATH MAX_POSTER_BYTES` prints both as JSON; `python -m pika_mcp.media --serve` answers
+one request a line: the server measures each video in such a child process (see `measurer`), so that FFmpeg's
+decoders (and their ~40 MB) never live in the long-running server, and a decoder that crashes or hangs on a hostile
+file takes only the child with it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -133,5 +135,20 @@ def measure(path: Path, max_poster_bytes: int) -> dict[str, object]:
     return {"info": asdict(info) if info else None, "poster": base64.b64encode(jpeg).decode() if jpeg else None}
 
 
+def serve(requests: Iterable[str], answers: TextIO) -> None:
+    """One `[path, max_poster_bytes]` JSON request a line, one answer a line: the long-lived child of `measurer`."""
+    for line in requests:
+        try:
+            path, max_poster_bytes = json.loads(line)
+            answer = measure(Path(path), int(max_poster_bytes))
+        except Exception as exc:  # an answer for every request, whatever the request
+            answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2]))))
+    if sys.argv[1:] == ["--serve"]:
+        serve(sys.stdin, sys.stdout)
+    else:
+        sys.stdout.write(json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2]))))

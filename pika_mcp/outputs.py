@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +16,7 @@ import httpx2
 
 from pika_mcp.errors import AnswerRefused, FalError
 from pika_mcp.ledger import Job
+from pika_mcp.measurer import Measurer
 from pika_mcp.origins import Origins, connect_guard, origin, refusal
 from pika_mcp.owners import private_file, private_folder
 from pika_mcp.pace import Pace
@@ -34,9 +31,6 @@ CHUNK = 1 << 16
 DOWNLOADS_AT_ONCE = 8
 MAX_REDIRECTS = 5  # each hop is judged like the first (https, public address) before it is fetched
 POSTER_MAX_BYTES = 65_536  # a poster travels inside tool results; desktop clients reject results over 1 MB
-# Decoding holds whole frames: measure one finished video at a time, however many jobs finish together.
-MEASURE_AT_ONCE = 1
-MEASURE_SECONDS = 60.0  # a child still decoding after this is stuck on a hostile file: killed
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -78,7 +72,8 @@ class Outputs:
     origins: Origins = field(default_factory=Origins)  # trusted as configured: fetched even over http, even on loopback
     pace: Pace = field(default_factory=Pace)
     _downloads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(DOWNLOADS_AT_ONCE))
-    _measuring: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(MEASURE_AT_ONCE))
+    # Decoding holds whole frames: one video at a time, however many jobs finish together, in one long-lived child.
+    measurer: Measurer = field(default_factory=Measurer)
 
     async def save(self, job: Job, url: str) -> dict[str, Any]:
         """Download, then measure; returns the fields to merge into the job's `video`."""
@@ -86,8 +81,7 @@ class Outputs:
         path = free_path(self.output_dir, file_name(job))
         size = await self._download(url, path)
         facts: dict[str, Any] = {"local_path": str(path), "file_size": size}
-        async with self._measuring:
-            info, poster = await measure(path)
+        info, poster = await self.measurer.measure(path, POSTER_MAX_BYTES)
         if info is not None:
             facts |= {key: info[key] for key in ("duration_s", "width", "height", "fps")}
         if poster is not None:
@@ -162,24 +156,3 @@ class _Fetched:
 
     async def aclose(self) -> None:
         """The answer is closed already."""
-
-
-async def measure(path: Path) -> tuple[dict[str, Any] | None, bytes | None]:
-    """Duration, size, frame rate and a poster, read by `python -m pika_mcp.media` in a child process.
-
-    A decoder that fails, crashes or hangs costs only the facts: the video stays saved.
-    """
-    # -P: the installed pika_mcp, never a pika_mcp/ folder in the working directory
-    command = [sys.executable, "-P", "-m", "pika_mcp.media", str(path), str(POSTER_MAX_BYTES)]
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window flashing up under a desktop client
-    try:
-        with anyio.fail_after(MEASURE_SECONDS):
-            done = await anyio.run_process(command, check=False, creationflags=flags)
-        if done.returncode != 0:
-            raise ValueError(done.stderr.decode(errors="replace")[-500:] or f"exit status {done.returncode}")
-        answer = json.loads(done.stdout)
-        jpeg = base64.b64decode(answer["poster"]) if answer.get("poster") else None
-        return answer.get("info"), jpeg
-    except (OSError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-        log.warning("could not measure %s: %s", path.name, exc)
-        return None, None

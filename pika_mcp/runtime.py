@@ -83,6 +83,7 @@ async def start(
         outputs = Outputs(
             http=http, output_dir=settings.output_dir, poster_dir=settings.home / "posters", policy=retry, origins=fetched
         )
+        stack.push_async_callback(outputs.measurer.aclose)  # the measuring child ends with the server
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url)
         liveness = stack.enter_context(Liveness(settings.home / "trackers"))
@@ -101,6 +102,7 @@ async def start(
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.tracker.run)
             tg.start_soon(service.save_forever)
+            tg.start_soon(outputs.measurer.stop_when_idle)
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
             recovered = await service.recover()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from pika_mcp import media
+from pika_mcp.outputs import POSTER_MAX_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIEW = ROOT / "pika_mcp" / "sandbox" / "assets" / "preview.mp4"
@@ -103,26 +104,34 @@ def test_with_the_media_extra_it_says_so() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_server_measures_in_a_child_process_that_gives_the_same_facts(rendered: Path, tmp_path: Path) -> None:
-    from pika_mcp.outputs import measure
+async def test_the_server_measures_in_one_long_lived_child_that_gives_the_same_facts(rendered: Path, tmp_path: Path) -> None:
+    from pika_mcp.measurer import Measurer
 
-    info, jpeg = await measure(rendered)
-    assert info == {"duration_s": 2.0, "width": 720, "height": 1280, "fps": 24.0}
-    assert jpeg == media.poster(rendered)
-    garbage = tmp_path / "garbage.mp4"
-    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 4096)
-    assert await measure(garbage) == (None, None)
+    measurer = Measurer()
+    try:
+        info, jpeg = await measurer.measure(rendered, POSTER_MAX_BYTES)
+        assert info == {"duration_s": 2.0, "width": 720, "height": 1280, "fps": 24.0}
+        assert jpeg == media.poster(rendered)
+        child = measurer._process
+        garbage = tmp_path / "garbage.mp4"
+        garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 4096)
+        assert await measurer.measure(garbage, POSTER_MAX_BYTES) == (None, None)
+        assert await measurer.measure(rendered, POSTER_MAX_BYTES) == (info, jpeg)
+        assert measurer._process is child and child is not None  # one child for every video: no start per save
+    finally:
+        await measurer.aclose()
+    assert child.returncode is not None  # and it ends with the server
 
 
 @pytest.mark.anyio
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in child is a shell script")
-async def test_a_measuring_child_that_hangs_is_killed_and_costs_only_the_facts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pika_mcp import outputs
+async def test_a_measuring_child_that_hangs_is_killed_and_costs_only_the_facts(tmp_path: Path) -> None:
+    from pika_mcp.measurer import Measurer
 
-    monkeypatch.setattr(outputs, "MEASURE_SECONDS", 0.5)
-    monkeypatch.setattr(outputs.sys, "executable", str(tmp_path / "hang.sh"))
-    (tmp_path / "hang.sh").write_text("#!/bin/sh\nexec sleep 30\n")
+    (tmp_path / "hang.sh").write_text("#!/bin/sh\nexec sleep 600\n")
     (tmp_path / "hang.sh").chmod(0o755)
-    started = time.monotonic()
-    assert await outputs.measure(PREVIEW) == (None, None)
-    assert time.monotonic() - started < 5
+    measurer = Measurer(timeout=0.5, command=[str(tmp_path / "hang.sh")])
+    with anyio.fail_after(60):  # a guard against a hang, not a speed goal
+        assert await measurer.measure(PREVIEW, POSTER_MAX_BYTES) == (None, None)
+    assert measurer._process is None  # killed; the next video gets a new child
+    await measurer.aclose()
