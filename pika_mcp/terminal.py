@@ -27,7 +27,7 @@ DAY = 86_400.0
 
 def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
     """The tool's fields as options, typed from its input schema: ints, choices, lists, booleans."""
-    from pika_mcp.arguments import input_schema
+    from pika_mcp.arguments import input_schema, plain
 
     schema = input_schema(endpoint)
     p = argparse.ArgumentParser(
@@ -36,7 +36,7 @@ def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
         epilog="Lists take the option once per item, or one JSON array. Local files may be relative paths.",
     )
     required = set(schema.get("required", ()))
-    for name, prop in schema["properties"].items():
+    for name, prop in ((name, plain(prop)) for name, prop in schema["properties"].items()):
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         help_text = _help(prop)
         kind = prop.get("type")
