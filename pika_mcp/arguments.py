@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +23,15 @@ CALL_OPTIONS: dict[str, dict[str, Any]] = {
         "type": "integer",
         "minimum": 0,
         "maximum": MAX_WAIT_SECONDS,
-        "description": "Most seconds to wait before returning the job (default 45).",
+        "description": "Most seconds to wait (default 45).",
     },
     "force_new": {
         "type": "boolean",
         "default": False,
-        "description": "Pay for a new job even if this exact call ran in the last 10 min.",
+        "description": "Pay again for a call repeated within 10 min.",
     },
 }
+NULL = {"type": "null"}
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,57 @@ class Call:
 
 
 def input_schema(endpoint: Endpoint) -> dict[str, Any]:
-    """The endpoint's fields at the top level plus wait_seconds and force_new; no $ref, no titles."""
+    """The endpoint's fields at the top level plus wait_seconds and force_new; no $ref, no titles.
+
+    An optional field that has no default, or whose default is free text, also takes null, meaning "left
+    out": OpenAI's strict mode makes every property required, and a strict model must not have to invent
+    a seed or a negative prompt. A field with a default from a list or a range keeps its plain type: a
+    strict model can send that default.
+    """
     schema = lean(endpoint.input_model.model_json_schema())
-    schema["properties"] = schema["properties"] | copy.deepcopy(CALL_OPTIONS)
+    schema.pop("description", None)  # a model's docstring is for us; the tool's description is the model's
+    properties = schema["properties"] | copy.deepcopy(CALL_OPTIONS)
+    optional = set(properties) - set(schema.get("required", ()))
+    schema["properties"] = {
+        name: nullable(prop) if name in optional and ("default" not in prop or _free_text(prop)) else prop
+        for name, prop in properties.items()
+    }
     schema["additionalProperties"] = False
     return schema
 
 
-def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
-    """Inline $refs and drop titles. For inputs, show optional-without-default fields as their plain type.
+@functools.cache
+def _takes_null(endpoint: Endpoint) -> frozenset[str]:
+    """The fields whose schema takes null: a null there means left out (never sent to fal as null)."""
+    return frozenset(name for name, prop in input_schema(endpoint)["properties"].items() if NULL in prop.get("anyOf", ()))
 
-    Outputs (`output=True`) keep every `anyOf` with one `type` per branch, the portable spelling (a list
-    of types is legal JSON Schema, but some clients' schema dialects reject it), with the `null` branch
+
+def _free_text(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "string" and "enum" not in prop
+
+
+def nullable(prop: dict[str, Any]) -> dict[str, Any]:
+    """The property, also taking null: `anyOf` with one type per branch (a list of types is less portable)."""
+    if NULL in prop.get("anyOf", ()):
+        return prop
+    outer = {k: v for k, v in prop.items() if k in ("description", "default")}
+    return {"anyOf": [{k: v for k, v in prop.items() if k not in outer}, NULL]} | outer
+
+
+def plain(prop: dict[str, Any]) -> dict[str, Any]:
+    """A property without its null branch: the one type that a command-line option takes."""
+    branches = [b for b in prop.get("anyOf", ()) if b != NULL]
+    if len(branches) != 1:
+        return prop
+    return branches[0] | {k: v for k, v in prop.items() if k != "anyOf"}
+
+
+def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
+    """Inline $refs and drop titles. Every `anyOf` keeps one `type` per branch, the portable spelling (a
+    list of types is legal JSON Schema, but some clients' schema dialects reject it).
+
+    Inputs: an optional field without a default reads `{"anyOf": [type, null], "description": …}`, with
+    no `"default": null` (left out and null mean the same). Outputs (`output=True`) list the `null` branch
     first: clients check every result, and a null value then passes on the first branch.
     """
     defs = schema.pop("$defs", {})
@@ -73,11 +114,9 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
         branches = out.get("anyOf")
         if output and isinstance(branches, list):
             out["anyOf"] = sorted(branches, key=lambda branch: branch != {"type": "null"})  # stable: the rest keep their order
-        elif isinstance(branches, list) and {"type": "null"} in branches and out.get("default", 0) is None:
-            rest = [b for b in branches if b != {"type": "null"}]
-            if len(rest) == 1:
-                del out["anyOf"], out["default"]
-                out = rest[0] | out
+        elif isinstance(branches, list) and NULL in branches and out.get("default", 0) is None:
+            del out["default"]
+            out = nullable(plain(out))  # Pydantic puts the description in the branch; it moves outside
         return out
 
     return walk(schema)
@@ -85,7 +124,8 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
 
 def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
     """Validate a call's arguments; raise InputError naming every wrong field and what is allowed."""
-    args = dict(arguments)
+    nullable_fields = _takes_null(endpoint)
+    args = {name: value for name, value in arguments.items() if value is not None or name not in nullable_fields}
     options = {name: args.pop(name) for name in list(args) if name in CALL_OPTIONS}
     wait = options.get("wait_seconds")
     if wait is not None and (type(wait) is not int or not 0 <= wait <= MAX_WAIT_SECONDS):

@@ -104,8 +104,8 @@ class Endpoint:
     def description(self) -> str:
         minutes = max(1, round(self.typical_seconds / 60))
         return (
-            f"{self.summary} Price on fal: {self.price.describe()}. Usually about {minutes} min. "
-            "Returns the job; if unfinished, call pika_wait_for_job(job_id)."
+            f"{self.summary} Price on fal: {self.price.describe()}. About {minutes} min. "
+            "If unfinished, call pika_wait_for_job(job_id)."
         )
 
 
@@ -113,10 +113,10 @@ V22 = PerFiveSeconds((("720p", 0.20), ("1080p", 0.45)))
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("fal-ai/pika/v2.2/text-to-video", "Pika 2.2 text to video",
-             "Makes a video from a text prompt with Pika 2.2 (best quality, 720p or 1080p, 5 or 10 s).",
+             "Makes a video from a text prompt with Pika 2.2 (best quality).",
              m.V22TextToVideo, V22, 90),
     Endpoint("fal-ai/pika/v2.2/image-to-video", "Pika 2.2 image to video",
-             "Animates an image (the first frame) following a prompt, with Pika 2.2.",
+             "Animates an image (the first frame) with Pika 2.2.",
              m.V22ImageToVideo, V22, 90),
     Endpoint("fal-ai/pika/v2.2/pikascenes", "Pika 2.2 Pikascenes",
              "Combines several images (characters, objects, places) into one video scene following a prompt.",
@@ -128,7 +128,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Makes a video from a text prompt with Pika 2.1.",
              m.TextToVideo, PerVideo(0.40, estimate=True), 90),
     Endpoint("fal-ai/pika/v2.1/image-to-video", "Pika 2.1 image to video",
-             "Animates an image (the first frame) following a prompt, with Pika 2.1.",
+             "Animates an image (the first frame) with Pika 2.1.",
              m.ImageToVideo, PerVideo(0.40), 90),
     Endpoint("fal-ai/pika/v2/turbo/text-to-video", "Pika 2.0 turbo text to video",
              "Makes a video from a text prompt with Pika 2.0 turbo (fast, cheaper).",

@@ -65,11 +65,11 @@ def _media_ref(value: str) -> str:
 AspectRatio = Annotated[
     Literal["16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"], Field(description="Frame shape.")
 ]
-Resolution = Literal["720p", "1080p"]
+Resolution = Annotated[Literal["720p", "1080p"], Field(description="Video size.")]
 Duration = Annotated[Literal[5, 10], Field(description="Seconds of video.")]
 Seconds = Annotated[int, Field(ge=1, le=10, description="Seconds of video.")]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Same seed, same video.")]
-Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="What happens.")]
 NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="What to avoid.")]
 MediaRef = Annotated[
     str,
@@ -142,7 +142,7 @@ class V22Pikascenes(PikaInput):
 
 class KeyframeTransition(PikaInput):
     duration: Seconds = 5
-    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Default: the top-level prompt.")] | None = None
 
 
 class V22Pikaframes(PikaInput):
@@ -202,7 +202,7 @@ class Pikaswaps(PikaInput):
     video_url: Annotated[MediaRef, Field(description="The video to edit.")]
     image_url: Annotated[MediaRef, Field(description="What to swap in.")] | None = None
     modify_region: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Plain words for what to replace.")] | None = None
-    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="What to put there, in words.")] | None = None
     negative_prompt: NegativePrompt | None = None
     seed: Seed | None = None
 
@@ -217,7 +217,7 @@ class Pikadditions(PikaInput):
 
 class Pikaffects(PikaInput):
     image_url: Annotated[MediaRef, Field(description="The image to transform.")]
-    pikaffect: Pikaffect
-    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    pikaffect: Annotated[Pikaffect, Field(description="The effect.")]
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Guides the effect.")] | None = None
     negative_prompt: NegativePrompt | None = None
     seed: Seed | None = None

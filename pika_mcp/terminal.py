@@ -28,7 +28,7 @@ MEDIA_HELP = "A local file (a path; a relative one is read from the working dire
 
 def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
     """The tool's fields as options, typed from its input schema: ints, choices, lists, booleans."""
-    from pika_mcp.arguments import input_schema
+    from pika_mcp.arguments import input_schema, plain
 
     schema = input_schema(endpoint)
     p = argparse.ArgumentParser(
@@ -38,7 +38,7 @@ def tool_parser(endpoint: Endpoint) -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", dest="_verbose", help="also print log lines on stderr")
     required = set(schema.get("required", ()))
-    for name, prop in schema["properties"].items():
+    for name, prop in ((name, plain(prop)) for name, prop in schema["properties"].items()):
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         help_text = _help(name, prop, name in required)
         kind = prop.get("type")

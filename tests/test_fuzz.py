@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp_types import CallToolResult
 
-from pika_mcp.arguments import input_schema
+from pika_mcp.arguments import input_schema, plain
 from pika_mcp.catalog import ENDPOINTS
 from pika_mcp.ledger import Job, Ledger
 from pika_mcp.models import MEDIA_FIELDS
@@ -62,7 +62,10 @@ JOB_TOOL_FIELDS: dict[str, dict[str, str]] = {  # DESIGN.md's job tools: argumen
     "pika_upload_file": {"path": "string"},
 }
 FIELDS: dict[str, dict[str, str]] = {
-    **{tool: {name: spec["type"] for name, spec in schema["properties"].items()} for tool, schema in GENERATION_SCHEMAS.items()},
+    **{
+        tool: {name: plain(spec)["type"] for name, spec in schema["properties"].items()}
+        for tool, schema in GENERATION_SCHEMAS.items()
+    },
     **JOB_TOOL_FIELDS,
 }
 
@@ -237,7 +240,7 @@ async def test_the_fuzzer_covers_exactly_the_tools_the_server_lists(served: Serv
     listed = {tool.name: tool.input_schema for tool in listing.tools}
     assert set(listed) == set(FIELDS)
     for tool, schema in listed.items():
-        assert {name: spec["type"] for name, spec in schema["properties"].items()} == FIELDS[tool], tool
+        assert {name: plain(spec)["type"] for name, spec in schema["properties"].items()} == FIELDS[tool], tool
         assert schema.get("additionalProperties") is False, tool
     assert all(listed[tool] == schema for tool, schema in GENERATION_SCHEMAS.items())
     assert set(MEDIA_CALLS) == {tool for tool, fields in FIELDS.items() if set(fields) & set(MEDIA_FIELDS)}

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from pika_mcp.arguments import MAX_PROBLEMS, clip, input_schema, lean, quote
+from pika_mcp.arguments import MAX_PROBLEMS, NULL, clip, input_schema, lean, quote
 from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
 from pika_mcp.errors import InputError, PikaError
@@ -128,15 +128,16 @@ def job_tools(server: PikaServer) -> list[Tool]:
         _tool(wait_for_job, "pika_wait_for_job", "Wait for a job",
               "Waits up to timeout_seconds for a Pika job to finish, with progress, then returns it finished or not. "
               "Call again while it is queued or running; waiting never cancels the job.",
-              _object({"job_id": job_id_schema, "timeout_seconds": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS,
-                       "description": f"Default {server.settings.wait_seconds}."}}, ["job_id"]), JobView, WAIT),
+              _object({"job_id": job_id_schema, "timeout_seconds": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+                       NULL], "description": f"Most seconds to wait (default {server.settings.wait_seconds})."}}, ["job_id"]), JobView, WAIT),
         _tool(cancel_job, "pika_cancel_job", "Cancel a job",
               "Asks fal to cancel a queued or running job; fal's answer decides. A job already finished is returned as it is.",
               _object({"job_id": job_id_schema}, ["job_id"]), JobView, CANCEL),
         _tool(list_jobs, "pika_list_jobs", "List jobs",
               "Lists your Pika jobs, newest first, with the estimated spend of the last 24 hours.",
-              _object({"status": {"type": "string", "enum": statuses},
-                       "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 20}}, []), JobList, READ),
+              _object({"status": {"anyOf": [{"type": "string", "enum": statuses}, NULL], "description": "Only jobs in this state."},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 20,
+                                 "description": "Most jobs to list."}}, []), JobList, READ),
         _tool(upload_file, "pika_upload_file", "Upload a local file",
               "Uploads a local image or video (absolute path) to fal's storage and returns its URL. Generation tools "
               "also take local paths directly; use this to reuse one URL many times.",
