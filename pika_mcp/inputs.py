@@ -17,6 +17,7 @@ from pika_mcp.errors import FileRefused, InputError
 from pika_mcp.files import FilePolicy, LocalFile
 from pika_mcp.ledger import Ledger
 from pika_mcp.models import MAX_DATA_URI_BYTES, MEDIA_FIELDS, data_uri_size
+from pika_mcp.origins import Origins, refusal
 from pika_mcp.sniff import SNIFF_BYTES, sniff
 from pika_mcp.storage import FalStorage
 
@@ -64,6 +65,7 @@ class Inputs:
     storage: FalStorage
     ledger: Ledger
     origin: str  # the storage the cache is valid for
+    trusted: Origins = field(default_factory=Origins)  # fal's configured origins: their URLs pass as they are, http included
     _digests: OrderedDict[tuple[int, ...], str] = field(default_factory=OrderedDict, repr=False)
 
     async def resolve(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +73,13 @@ class Inputs:
         for field_name, ref in _media_refs(body):  # refuse the whole call before any file leaves the machine
             if ref.startswith("data:"):
                 _data_content(ref, field_name)
-            elif not ref.startswith(("https://", "http://")):
+            elif ref.lower().startswith(("https://", "http://")):
+                if (why := refusal(ref, self.trusted)) is not None:  # judged from the text alone: no DNS lookup
+                    raise InputError(
+                        f"{field_name}: this URL is not accepted ({why}). Give an https URL on a public host, a data: URI, "
+                        "or a local file."
+                    )
+            else:
                 (await self._open(ref, field_name)).close()
         out = dict(body)
         for name in MEDIA_FIELDS:

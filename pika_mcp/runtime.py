@@ -85,7 +85,7 @@ async def start(
         )
         stack.push_async_callback(outputs.measurer.aclose)  # the measuring child ends with the server
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
-        inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url)
+        inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url, trusted=fetched)
         liveness = stack.enter_context(Liveness(settings.home / "trackers"))
         service = JobService(
             ledger,

@@ -41,6 +41,10 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("pika_v22_pikaframes", {"image_urls": ["https://a/1.png", "https://a/?" + "q" * 9000]}, "at most 8192 characters"),
     ("pika_v22_image_to_video", {"prompt": "x", "image_url": "data:image/png;base64," + "A" * 28_000_000}, "at most 20 MB"),
     ("pika_v22_image_to_video", {"prompt": "x", "image_url": "data:image/png," + "%41" * 1000 + "A" * 21_000_000}, "at most 20 MB"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "http://images.example/cat.png"}, "only https URLs"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "https://127.0.0.1:9/cat.png"}, "not a public address"),
+    ("pika_v22_image_to_video", {"prompt": "x", "image_url": "https://localhost/cat.png"}, "localhost is this machine"),
+    ("pika_v22_pikaframes", {"image_urls": ["https://a.example/1.png", "https://[fd00::1]/2.png"]}, "not a public address"),
 ]  # fmt: skip
 
 
@@ -58,6 +62,14 @@ async def test_invalid_arguments_are_refused_with_zero_requests(settings: Settin
     assert len(re.findall(r"\bgot\b", text)) <= 1, text  # what came is quoted once
     assert fal.sandbox.received == []
     assert listing.structured_content["jobs"] == []
+
+
+async def test_an_https_url_on_a_public_host_and_fals_own_origin_pass_as_media(settings: Settings, fal: Fal) -> None:
+    async with Client(build_server(settings).mcp) as client:
+        for url in ("https://images.example/cat.png", f"{fal.url}/files/anything.png"):  # the configured fal: http allowed
+            result = await client.call_tool("pika_v22_image_to_video", {"prompt": "x", "image_url": url, "wait_seconds": 0})
+            assert not result.is_error, result.content
+    assert [r.json["image_url"] for r in fal.sent("submit")] == ["https://images.example/cat.png", f"{fal.url}/files/anything.png"]
 
 
 @pytest.mark.parametrize("tool", ["pika_get_job", "pika_wait_for_job", "pika_cancel_job"])
