@@ -445,7 +445,7 @@ async def recover_and_wait(tmp_path: Path, fal: Fal, work: Workload) -> None:
             while live := [r["request_id"] or r["local_id"] for r in ledger_rows(ledger) if r["status"] not in FINAL]:
                 async with anyio.create_task_group() as tg:
                     for job_id in live:
-                        tg.start_soon(work.job_tool, client, "pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 30})
+                        tg.start_soon(work.job_tool, client, "pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 120})
         await until_saved(ledger, 20)  # videos of jobs that finished under a dead server are saved by this one
 
 

@@ -24,7 +24,7 @@ async def test_restart_picks_up_an_unfinished_job_and_sees_it_to_the_end(setting
         job = (await client.call_tool("pika_v22_text_to_video", {"prompt": "survive", "wait_seconds": 0})).structured_content
     assert job["status"] == "queued"
     async with Client(build_server(settings).mcp) as client:
-        final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 20})).structured_content
+        final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
     assert final["status"] == "succeeded"
     assert len(fal.sent("submit")) == 1
 
@@ -56,7 +56,7 @@ async def test_lost_submit_answer_is_a_failed_job_not_a_second_submit(settings: 
 
 async def test_ledger_records_intent_answer_and_every_status_change(settings: Settings, fal: Fal) -> None:
     async with Client(build_server(settings).mcp) as client:
-        job = (await client.call_tool("pika_v22_text_to_video", {"prompt": "history", "wait_seconds": 20})).structured_content
+        job = (await client.call_tool("pika_v22_text_to_video", {"prompt": "history", "wait_seconds": 120})).structured_content
     db = sqlite3.connect(settings.home / "jobs.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -82,7 +82,7 @@ async def test_failed_job_is_never_returned_as_a_duplicate(settings: Settings, f
     from pika_mcp.sandbox import FailSpec
 
     fal.sandbox.config.fail_next.append(FailSpec())
-    args = {"prompt": "retry me", "wait_seconds": 20}
+    args = {"prompt": "retry me", "wait_seconds": 120}
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
         first = (await client.call_tool("pika_v22_text_to_video", args)).structured_content
         second = (await client.call_tool("pika_v22_text_to_video", args)).structured_content

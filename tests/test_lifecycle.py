@@ -40,7 +40,7 @@ async def test_job_followed_from_queued_to_succeeded_by_waiting_with_progress(se
         job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "a fox", "wait_seconds": 0}))
         assert job["status"] == "queued"
         assert f'pika_wait_for_job(job_id="{job["job_id"]}")' in (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).content[0].text
-        done = view(await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 20}, progress_callback=on_progress))
+        done = view(await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120}, progress_callback=on_progress))
     assert done["status"] == "succeeded"
     assert done["video"]["url"].startswith(fal.url + "/files/")
     assert done["video"]["content_type"] == "video/mp4"
@@ -50,7 +50,7 @@ async def test_job_followed_from_queued_to_succeeded_by_waiting_with_progress(se
 
 async def test_the_first_succeeded_answer_carries_the_saved_file_and_its_poster_and_no_resource_link(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
-        result = await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "rain", "wait_seconds": 20})
+        result = await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "rain", "wait_seconds": 120})
     job = view(result)
     assert job["status"] == "succeeded"
     assert Path(job["video"]["local_path"]).is_file()
@@ -121,7 +121,7 @@ async def test_job_followed_by_subscription_on_the_2025_era(settings: Settings) 
 async def test_failed_fal_job_is_reported_failed_not_succeeded(settings: Settings, fal: Fal) -> None:
     fal.sandbox.config.fail_next.append(FailSpec(status=500, detail="The GPU caught fire.", error_type="runner_server_error"))
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
-        result = await client.call_tool("pika_v22_text_to_video", {"prompt": "doomed", "wait_seconds": 20})
+        result = await client.call_tool("pika_v22_text_to_video", {"prompt": "doomed", "wait_seconds": 120})
     job = view(result)
     assert job["status"] == "failed" and job["video"] is None
     assert job["error"]["type"] == "provider_error"
@@ -132,7 +132,7 @@ async def test_failed_fal_job_is_reported_failed_not_succeeded(settings: Setting
 async def test_content_policy_failure_has_its_own_error_type(settings: Settings, fal: Fal) -> None:
     fal.sandbox.config.fail_next.append(FailSpec(status=422, detail="flagged", error_type="content_policy_violation"))
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
-        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "bad", "wait_seconds": 20}))
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "bad", "wait_seconds": 120}))
     assert job["status"] == "failed"
     assert job["error"]["type"] == "content_policy"
     assert job["error"]["detail"][0]["type"] == "content_policy_violation"
@@ -162,7 +162,7 @@ async def test_a_client_that_cuts_calls_short_is_led_by_text_to_the_saved_video(
 async def test_a_waited_job_follows_fals_status_stream_instead_of_polling(settings: Settings, fal: Fal) -> None:
     fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 0.5, 0.5
     async with Client(build_server(settings).mcp) as client:
-        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "streamed", "wait_seconds": 20}))
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "streamed", "wait_seconds": 120}))
     assert job["status"] == "succeeded"
     assert fal.sandbox.counts["stream"] >= 1
     assert fal.sandbox.counts["status"] <= 2
@@ -173,7 +173,7 @@ async def test_without_a_status_stream_a_waited_job_is_polled_to_the_end(setting
 
     fal.sandbox.config.faults.append(Fault(op="stream", kind="http", status=405, times=None))
     async with Client(build_server(settings).mcp) as client:
-        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "polled", "wait_seconds": 20}))
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "polled", "wait_seconds": 120}))
     assert job["status"] == "succeeded"
     assert fal.sandbox.counts["status"] >= 2
 
@@ -184,6 +184,6 @@ async def test_a_status_stream_that_sends_no_events_falls_back_to_polling(settin
     # an answer that is not fal's event stream at all: 200 with an empty body, every time
     fal.sandbox.config.faults.append(Fault(op="stream", kind="http", status=200, detail="", times=None))
     async with Client(build_server(settings).mcp) as client:
-        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "no events", "wait_seconds": 20}))
+        job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "no events", "wait_seconds": 120}))
     assert job["status"] == "succeeded"
     assert fal.sandbox.counts["stream"] == 1

@@ -34,7 +34,7 @@ async def with_local_copy(client: Client, job: dict) -> dict:
 async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_poster(settings: Settings, fal: Fal) -> None:
     image = Path(settings.allowed_dirs[0]) / "fox.png"  # type: ignore[index]
     image.write_bytes((ASSETS / "fox.png").read_bytes())
-    args = {"image_url": str(image), "prompt": "the fox waves", "duration": 5, "wait_seconds": 30}
+    args = {"image_url": str(image), "prompt": "the fox waves", "duration": 5, "wait_seconds": 120}
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool("pika_v22_image_to_video", args)
         job = result.structured_content
@@ -64,7 +64,7 @@ async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_pos
 
 async def test_finished_video_can_be_fed_back_as_an_input_by_its_path(settings: Settings, fal: Fal) -> None:
     async with Client(build_server(settings).mcp) as client:
-        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 30})).structured_content
+        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 120})).structured_content
         job = await with_local_copy(client, job)
         edit = await client.call_tool("pika_v2_pikaswaps", {"video_url": job["video"]["local_path"], "modify_region": "the sky", "wait_seconds": 0})
     assert not edit.is_error, edit.content

@@ -38,7 +38,7 @@ async def test_a_flow_with_a_new_server_process_per_call_ends_saved_recorded_and
     assert job["status"] in ("queued", "running")
     done = job
     for _ in range(20):  # each wait is a new process; the job is taken over by whichever one runs
-        done = await call(tmp_path, "pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30})
+        done = await call(tmp_path, "pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})
         if done["status"] == "succeeded":
             break
     assert done["status"] == "succeeded", done

@@ -26,7 +26,7 @@ def view(result: Any) -> dict[str, Any]:
 async def make_two_videos(settings: Settings) -> list[dict[str, Any]]:
     async with Client(build_server(settings).mcp) as client:
         return [
-            view(await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": prompt, "wait_seconds": 30}))
+            view(await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": prompt, "wait_seconds": 120}))
             for prompt in ("first", "second")
         ]
 

@@ -159,11 +159,11 @@ async def test_a_stdio_workload_at_debug_leaks_no_secret(tmp_path: Path, fal: Fa
 
             await call("upload", "pika_upload_file", {"path": fox})
             config.faults += [Fault(op="stream", status=405), Fault(op="status", status=403, detail="Not now.")]  # logged
-            made = await call("image", "pika_v22_image_to_video", {"image_url": fox, "prompt": "a fox", "wait_seconds": 20})
-            text = await call("text", TURBO, {"prompt": "a paper boat", "wait_seconds": 20})
+            made = await call("image", "pika_v22_image_to_video", {"image_url": fox, "prompt": "a fox", "wait_seconds": 120})
+            text = await call("text", TURBO, {"prompt": "a paper boat", "wait_seconds": 120})
             config.fail_next.append(FailSpec(status=400, detail="The runner refused this input.", error_type="runner_error"))
-            failed = await call("fail", TURBO, {"prompt": "a crash", "wait_seconds": 20})
-            policy = await call("policy", TURBO, {"prompt": "[sandbox:content-policy]", "wait_seconds": 20})
+            failed = await call("fail", TURBO, {"prompt": "a crash", "wait_seconds": 120})
+            policy = await call("policy", TURBO, {"prompt": "[sandbox:content-policy]", "wait_seconds": 120})
             config.queue_seconds = 30.0
             queued = await call("queued", TURBO, {"prompt": "never runs", "wait_seconds": 0})
             config.queue_seconds = 0.3
@@ -221,7 +221,7 @@ async def echo_workload(tmp_path: Path, fal: Fal, *, refused_status: bool) -> tu
             if refused_status:
                 config.faults += [Fault(op=op, status=403, detail=ECHO) for op in ("stream", "status")]
             config.fail_next.append(FailSpec(status=500, detail=ECHO))
-            failed = await client.call_tool(TURBO, {"prompt": "echo two", "wait_seconds": 20})
+            failed = await client.call_tool(TURBO, {"prompt": "echo two", "wait_seconds": 120})
             seen["failed job"] = said(failed)
             job_id = failed.structured_content["job_id"]
             seen["resource"] = (await client.read_resource(f"pika://jobs/{job_id}")).model_dump_json()
@@ -357,7 +357,7 @@ async def test_a_sandbox_backend_never_receives_the_fal_key(key: str | None, tmp
     """`PIKA_MCP_BACKEND=sandbox` pointed at a sandbox elsewhere: it gets a placeholder key, with or without FAL_KEY set."""
     settings = make_settings(tmp_path, fal.url, backend="sandbox", fal_key=key)
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
-        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 20})).structured_content
+        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 120})).structured_content
     assert job["status"] == "succeeded" and job["backend"] == "sandbox"
     sent = {r.headers.get("authorization") for r in fal.sandbox.received if r.op != "download"}  # files are public
     assert sent == {fingerprint("Key sandbox")}

@@ -33,7 +33,7 @@ async def test_modern_client_over_stdio_makes_a_video(tmp_path: Path, fal: Fal) 
     async with Client(server_params(tmp_path, fal)) as client:
         assert client.protocol_version == "2026-07-28"
         names = {t.name for t in (await client.list_tools()).tools}
-        result = await client.call_tool("pika_v22_text_to_video", {"prompt": "over stdio", "wait_seconds": 20})
+        result = await client.call_tool("pika_v22_text_to_video", {"prompt": "over stdio", "wait_seconds": 120})
     assert len(names) == 16
     assert result.structured_content["status"] == "succeeded"
     [submit] = fal.sent("submit")
@@ -47,7 +47,7 @@ async def test_legacy_session_initialize_over_stdio_makes_a_video(tmp_path: Path
         assert init.capabilities.resources is not None and init.capabilities.resources.subscribe is True
         tools = (await session.list_tools()).tools
         assert all(t.output_schema is not None for t in tools)
-        result = await session.call_tool("pika_v2_turbo_text_to_video", {"prompt": "legacy", "wait_seconds": 20})
+        result = await session.call_tool("pika_v2_turbo_text_to_video", {"prompt": "legacy", "wait_seconds": 120})
         bad = await session.call_tool("pika_v2_turbo_text_to_video", {"prompt": "legacy", "colour": "red"})
     assert result.structured_content["status"] == "succeeded"
     assert bad.is_error and "colour" in bad.content[0].text
