@@ -132,6 +132,10 @@ class PgLedger:
         self.peer = peer
         self._poster_dir = poster_dir
         self._no_poster: set[str] = set()
+        try:  # one plain connection first: its error says why (the pool's would only say it timed out)
+            psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
+        except psycopg.Error as exc:
+            raise ConfigError(f"Cannot connect to PIKA_MCP_DATABASE_URL ({shown(url)}): {str(exc).strip()}") from None
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, kwargs={"row_factory": dict_row}, name="pika-mcp"
         )
