@@ -116,9 +116,10 @@ class PeerLease:
         while True:
             await anyio.sleep(self.seconds / RENEWALS_PER_LEASE)
             try:
-                await anyio.to_thread.run_sync(self.store.renew_peer, self.token, self.seconds)
+                with anyio.fail_after(self.seconds / RENEWALS_PER_LEASE):  # a renewal that hangs has failed
+                    await anyio.to_thread.run_sync(self.store.renew_peer, self.token, self.seconds, abandon_on_cancel=True)
                 self._renewed = time.monotonic()
-            except Exception as exc:
+            except (Exception, TimeoutError) as exc:
                 log.warning("could not renew this peer's lease: %s", exc)
                 if time.monotonic() - self._renewed > self.seconds * GIVE_UP_SHARE:
                     log.error("this peer's lease is lapsing: it stops tracking its jobs; another peer takes them over")

@@ -175,3 +175,37 @@ async def test_a_change_made_while_the_notification_connection_was_down_is_read_
         writer.close()
         listener.close()
     assert len(connections) == 2
+
+
+class _CutOff:
+    """A store whose lease renewals fail once `cut` is set (the database unreachable from this peer)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store, self.cut, self.peer = store, False, ""
+
+    def renew_peer(self, peer: str, seconds: float) -> None:
+        if self.cut:
+            raise OSError("connection refused")
+        self.store.renew_peer(peer, seconds)
+
+    def drop_peer(self, peer: str) -> None:
+        self.store.drop_peer(peer)
+
+
+async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_under_a_new_id(tmp_path: Path) -> None:
+    store = pg_store(tmp_path)
+    cut = _CutOff(store)
+    stopped = anyio.Event()
+    try:
+        with fleet.PeerLease(cut, LEASE) as lease:  # type: ignore[arg-type]
+            first = lease.token
+            assert store.peer_alive(first)
+            cut.cut = True
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lease.renew_forever, stopped.set)
+                with anyio.fail_after(60):
+                    await stopped.wait()
+                tg.cancel_scope.cancel()
+            assert lease.token != first and cut.peer == lease.token  # its old jobs are any dead peer's to adopt
+    finally:
+        store.close()
