@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
+HEALTH_DATABASE_SECONDS = 5.0  # a peer whose database does not answer within this is not ready
 # uvicorn waits for open connections before the lifespan ends; a client parked in a 10-minute wait
 # must not hold shutdown hostage, and the ledger's writes finish inside the lifespan exit anyway.
 GRACEFUL_SHUTDOWN_SECONDS = 10
@@ -137,6 +138,8 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
                 "backend": settings.backend, "stateless": stateless}  # fmt: skip
         if state == "ready":  # which peer answered (several peers on one database), and the ledger it uses
             body |= {"peer_id": server.runtime.service.me, "ledger": "postgresql" if settings.database_url else "sqlite"}
+            if settings.database_url and not await database_answers(server.runtime.service.ledger):
+                body["status"] = state = "database unreachable"  # not ready: a balancer sends calls to other peers
         return JSONResponse(body, status_code=200 if state == "ready" else 503)
 
     app = server.mcp.streamable_http_app(
@@ -150,6 +153,17 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     # the per-person admission rule (the subclass adds no state, only the rule).
     server.mcp.session_manager.__class__ = per_person_sessions()
     return app
+
+
+async def database_answers(store: Any) -> bool:
+    import anyio
+
+    try:
+        with anyio.fail_after(HEALTH_DATABASE_SECONDS):
+            await anyio.to_thread.run_sync(store.ping, abandon_on_cancel=True)
+        return True
+    except Exception:
+        return False
 
 
 class _PersonAtLimit(Exception):

@@ -149,6 +149,11 @@ class PgLedger:
     def close(self) -> None:
         self._pool.close()
 
+    def ping(self) -> None:
+        """Raises unless the database answers (readiness in /healthz)."""
+        with self._pool.connection(timeout=CONNECT_SECONDS) as conn:
+            conn.execute("SELECT 1")
+
     def checkpoint(self) -> None:
         """Nothing to fold back: PostgreSQL checkpoints on its own."""
 

@@ -85,8 +85,9 @@ async def test_sigkill_of_the_tracking_peer_and_another_finishes_the_job_with_th
     try:
         made = (await call_on(peers[0], TOOL, {"prompt": "outlives its tracker", "wait_seconds": 0})).structured_content
         async with httpx2.AsyncClient() as http:
-            first = (await http.get(peers[0].base + "/healthz")).json()["peer_id"]
-            second = (await http.get(peers[1].base + "/healthz")).json()["peer_id"]
+            health = [(await http.get(p.base + "/healthz")).json() for p in peers]
+        assert [(h["status"], h["ledger"]) for h in health] == [("ok", "postgresql")] * 2
+        first, second = (h["peer_id"] for h in health)
         assert made["status"] == "queued" and made["tracked_by"] == first != second
         peers[0].proc.send_signal(signal.SIGKILL)
         peers[0].proc.wait(20)
