@@ -83,7 +83,8 @@ def check_queue(settings: Settings) -> Line:
 def check_database(settings: Settings) -> Line:
     """PIKA_MCP_DATABASE_URL: the connection, and the schema this version expects (migrated on connecting)."""
     try:
-        from pika_mcp.pgstore import SCHEMA_VERSION, PgLedger, shown
+        from pika_mcp.pgschema import SCHEMA_VERSION, shown
+        from pika_mcp.pgstore import PgLedger
     except ImportError:
         return Line("FAIL", "ledger", "PIKA_MCP_DATABASE_URL is set but the postgres extra is not installed",
                     "pip install 'pika-mcp[postgres]'")  # fmt: skip

@@ -85,21 +85,24 @@ def new_peer_id() -> str:
 class PeerLease:
     """This peer's claim on the jobs it tracks, renewed in the database; what Liveness is for processes on one home."""
 
-    def __init__(self, store: PgLedger, seconds: float) -> None:
+    def __init__(self, store: PgLedger, seconds: float, peers: Any = None) -> None:
+        from pika_mcp.pgpeers import PgPeers
+
         self.store = store
+        self.peers = peers or PgPeers(store)
         self.seconds = seconds
         self.token = new_peer_id()
         self._renewed = time.monotonic()
 
     def __enter__(self) -> PeerLease:
         self.store.peer = self.token
-        self.store.renew_peer(self.token, self.seconds)
+        self.peers.renew_peer(self.token, self.seconds)
         self._renewed = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.store.drop_peer(self.token)
+            self.peers.drop_peer(self.token)
         except Exception:  # the database is gone: the lease lapses on its own
             log.warning("could not end this peer's lease; the others take its jobs when it lapses")
 
@@ -108,7 +111,7 @@ class PeerLease:
             return False
         if token == self.token:
             return True
-        return self.store.peer_alive(token)
+        return bool(self.peers.peer_alive(token))
 
     async def renew_forever(self, on_lost: Callable[[], None]) -> None:
         """Renew; a peer cut off from the database for most of a lease stops tracking (`on_lost`) and comes back
@@ -117,7 +120,7 @@ class PeerLease:
             await anyio.sleep(self.seconds / RENEWALS_PER_LEASE)
             try:
                 with anyio.fail_after(self.seconds / RENEWALS_PER_LEASE):  # a renewal that hangs has failed
-                    await anyio.to_thread.run_sync(self.store.renew_peer, self.token, self.seconds, abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(self.peers.renew_peer, self.token, self.seconds, abandon_on_cancel=True)
                 self._renewed = time.monotonic()
             except (Exception, TimeoutError) as exc:
                 log.warning("could not renew this peer's lease: %s", exc)
@@ -134,7 +137,9 @@ class RemoteWatches:
     database and a NOTIFY to their tracker, renewed while held."""
 
     def __init__(self, store: PgLedger) -> None:
-        self.store = store
+        from pika_mcp.pgpeers import PgPeers
+
+        self.peers = PgPeers(store)
         self._held: Counter[str] = Counter()
 
     def hold(self, local_id: str) -> None:
@@ -149,7 +154,7 @@ class RemoteWatches:
 
     def glance(self, local_id: str) -> None:
         try:
-            self.store.watch([local_id])
+            self.peers.watch([local_id])
         except Exception as exc:  # a watch only speeds tracking up
             log.warning("could not announce a watch: %s", exc)
 
@@ -158,7 +163,7 @@ class RemoteWatches:
             await anyio.sleep(WATCH_RENEW_SECONDS)
             if self._held:
                 try:
-                    await anyio.to_thread.run_sync(self.store.watch, list(self._held))
+                    await anyio.to_thread.run_sync(self.peers.watch, list(self._held))
                 except Exception as exc:
                     log.warning("could not renew watches: %s", exc)
 
@@ -172,7 +177,7 @@ async def listen_forever(store: PgLedger, service: JobService, connect: Callable
     meanwhile is read again; nothing waits on a dead connection for longer than LISTEN_CHECK_SECONDS."""
     import psycopg
 
-    from pika_mcp.pgstore import CHANGES, WATCHES
+    from pika_mcp.pgschema import CHANGES, WATCHES
 
     async def open_connection() -> Any:
         return await psycopg.AsyncConnection.connect(store.url, autocommit=True)

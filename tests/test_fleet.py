@@ -16,6 +16,7 @@ from pika_mcp import fleet, runtime
 from pika_mcp.doctor import check_ledger
 from pika_mcp.errors import ConfigError
 from pika_mcp.ledger import Job
+from pika_mcp.pgpeers import PgPeers
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import Fal, make_settings
@@ -177,35 +178,31 @@ async def test_a_change_made_while_the_notification_connection_was_down_is_read_
     assert len(connections) == 2
 
 
-class _CutOff:
-    """A store whose lease renewals fail once `cut` is set (the database unreachable from this peer)."""
+class _CutOff(PgPeers):
+    """Leases whose renewals fail once `cut` is set (the database unreachable from this peer)."""
 
-    def __init__(self, store: Any) -> None:
-        self.store, self.cut, self.peer = store, False, ""
+    cut = False
 
     def renew_peer(self, peer: str, seconds: float) -> None:
         if self.cut:
             raise OSError("connection refused")
-        self.store.renew_peer(peer, seconds)
-
-    def drop_peer(self, peer: str) -> None:
-        self.store.drop_peer(peer)
+        super().renew_peer(peer, seconds)
 
 
 async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_under_a_new_id(tmp_path: Path) -> None:
     store = pg_store(tmp_path)
-    cut = _CutOff(store)
+    cut = _CutOff(store)  # type: ignore[arg-type]
     stopped = anyio.Event()
     try:
-        with fleet.PeerLease(cut, LEASE) as lease:  # type: ignore[arg-type]
+        with fleet.PeerLease(store, LEASE, peers=cut) as lease:  # type: ignore[arg-type]
             first = lease.token
-            assert store.peer_alive(first)
+            assert cut.peer_alive(first)
             cut.cut = True
             async with anyio.create_task_group() as tg:
                 tg.start_soon(lease.renew_forever, stopped.set)
                 with anyio.fail_after(60):
                     await stopped.wait()
                 tg.cancel_scope.cancel()
-            assert lease.token != first and cut.peer == lease.token  # its old jobs are any dead peer's to adopt
+            assert lease.token != first and store.peer == lease.token  # its old jobs are any dead peer's to adopt
     finally:
         store.close()

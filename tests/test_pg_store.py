@@ -225,13 +225,16 @@ def test_an_upload_made_through_one_peer_is_known_to_the_others(peers: list[Any]
 
 
 def test_a_peer_is_alive_while_its_lease_runs_and_dead_once_it_lapses_or_leaves(peers: list[Any]) -> None:
-    peers[0].renew_peer("p0", 60)
-    assert peers[1].peer_alive("p0")
-    peers[0].renew_peer("p0", -1)  # a lease that ran out
-    assert not peers[1].peer_alive("p0")
-    peers[0].renew_peer("p0", 60)
-    peers[0].drop_peer("p0")
-    assert not peers[1].peer_alive("p0")
+    from pika_mcp.pgpeers import PgPeers
+
+    here, there = PgPeers(peers[0]), PgPeers(peers[1])
+    here.renew_peer("p0", 60)
+    assert there.peer_alive("p0")
+    here.renew_peer("p0", -1)  # a lease that ran out
+    assert not there.peer_alive("p0")
+    here.renew_peer("p0", 60)
+    here.drop_peer("p0")
+    assert not there.peer_alive("p0")
 
 
 def test_the_database_url_password_never_shows_in_a_connection_refusal(tmp_path: Path) -> None:
