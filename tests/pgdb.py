@@ -53,9 +53,9 @@ def database_url() -> str:
 
 def fresh_url() -> str:
     """A URL whose tables live in a new, empty schema of this worker's database: a ledger nobody else writes."""
+    url = _worker_database()  # skips (or fails under CI) before anything needs the driver
     import psycopg
 
-    url = _worker_database()
     schema = f"t{next(_schemas)}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -69,6 +69,7 @@ def fresh_url() -> str:
 
 def pg_store(folder: Path, url: str | None = None) -> object:
     """A PostgreSQL store on a fresh schema, its poster cache in `folder` (the contract suites' factory)."""
+    url = url or fresh_url()
     from pika_mcp.pgstore import PgLedger
 
-    return PgLedger(url or fresh_url(), folder / "posters", pool_size=2)
+    return PgLedger(url, folder / "posters", pool_size=2)

@@ -16,7 +16,6 @@ from pika_mcp import fleet, runtime
 from pika_mcp.doctor import check_ledger
 from pika_mcp.errors import ConfigError
 from pika_mcp.ledger import Job
-from pika_mcp.pgpeers import PgPeers
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import Fal, make_settings
@@ -137,11 +136,11 @@ class _Heard:
 
 
 async def test_a_change_made_while_the_notification_connection_was_down_is_read_again(tmp_path: Path) -> None:
+    url = fresh_url()
     import psycopg
 
     from tests.test_pg_store import job
 
-    url = fresh_url()
     writer, listener = pg_store(tmp_path / "w", url), pg_store(tmp_path / "l", url)
     writer.peer, listener.peer = "writer", "listener"
     service = _Heard()
@@ -178,19 +177,20 @@ async def test_a_change_made_while_the_notification_connection_was_down_is_read_
     assert len(connections) == 2
 
 
-class _CutOff(PgPeers):
-    """Leases whose renewals fail once `cut` is set (the database unreachable from this peer)."""
-
-    cut = False
-
-    def renew_peer(self, peer: str, seconds: float) -> None:
-        if self.cut:
-            raise OSError("connection refused")
-        super().renew_peer(peer, seconds)
-
-
 async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_under_a_new_id(tmp_path: Path) -> None:
     store = pg_store(tmp_path)
+    from pika_mcp.pgpeers import PgPeers  # the postgres extra: imported once the test knows it has a database
+
+    class _CutOff(PgPeers):
+        """Leases whose renewals fail once `cut` is set (the database unreachable from this peer)."""
+
+        cut = False
+
+        def renew_peer(self, peer: str, seconds: float) -> None:
+            if self.cut:
+                raise OSError("connection refused")
+            super().renew_peer(peer, seconds)
+
     cut = _CutOff(store)  # type: ignore[arg-type]
     stopped = anyio.Event()
     try:

@@ -238,6 +238,7 @@ def test_a_peer_is_alive_while_its_lease_runs_and_dead_once_it_lapses_or_leaves(
 
 
 def test_the_database_url_password_never_shows_in_a_connection_refusal(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg", reason="needs the postgres extra")
     from pika_mcp.errors import ConfigError
     from pika_mcp.pgstore import PgLedger
 
