@@ -37,7 +37,10 @@ def sample_images(folder: Path) -> list[str]:
 
 
 def run_demo(settings: Settings, out: Any = sys.stdout) -> int:
-    demo = dataclasses.replace(settings, backend="sandbox", queue_url=None, rest_url=None, fal_key=None, budget_usd=None)
+    # Its own embedded sandbox on SQLite in the home, whatever PIKA_MCP_DATABASE_URL says.
+    demo = dataclasses.replace(
+        settings, backend="sandbox", queue_url=None, rest_url=None, fal_key=None, budget_usd=None, database_url=None
+    )
     return anyio.run(_demo, demo, out)
 
 

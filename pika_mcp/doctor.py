@@ -80,7 +80,31 @@ def check_queue(settings: Settings) -> Line:
     return Line("ok", "queue", f"{settings.queue_url} is reachable (HTTP {status})")
 
 
+def check_database(settings: Settings) -> Line:
+    """PIKA_MCP_DATABASE_URL: the connection, and the schema this version expects (migrated on connecting)."""
+    try:
+        from pika_mcp.pgschema import SCHEMA_VERSION, shown
+        from pika_mcp.pgstore import PgLedger
+    except ImportError:
+        return Line("FAIL", "ledger", "PIKA_MCP_DATABASE_URL is set but the postgres extra is not installed",
+                    "pip install 'pika-mcp[postgres]'")  # fmt: skip
+    try:
+        store = PgLedger(settings.database_url or "", pool_size=1)
+        try:
+            version = store.schema_version
+        finally:
+            store.close()
+    except Exception as exc:  # ConfigError names the URL without its password
+        return Line("FAIL", "ledger", str(exc), "check PIKA_MCP_DATABASE_URL and that the database accepts connections")
+    if version != SCHEMA_VERSION:
+        return Line("FAIL", "ledger", f"{shown(settings.database_url or '')} has schema {version}, this version expects "
+                    f"{SCHEMA_VERSION}", "upgrade pika-mcp on every peer")  # fmt: skip
+    return Line("ok", "ledger", f"PostgreSQL at {shown(settings.database_url or '')} answers (schema {version})")
+
+
 def check_ledger(settings: Settings) -> Line:
+    if settings.database_url:
+        return check_database(settings)
     from pika_mcp.ledger import SCHEMA_VERSION, Ledger
 
     path = settings.home / "jobs.sqlite3"

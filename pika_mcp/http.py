@@ -14,13 +14,15 @@ from typing import Any
 
 from pika_mcp import __version__
 from pika_mcp.errors import ConfigError
-from pika_mcp.owners import owner_id, owner_key
+from pika_mcp.fleet import shared_owner_key
+from pika_mcp.owners import owner_id
 from pika_mcp.settings import MIN_TOKEN_CHARS, Settings
 
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
+HEALTH_DATABASE_SECONDS = 5.0  # a peer whose database does not answer within this is not ready
 # uvicorn waits for open connections before the lifespan ends; a client parked in a 10-minute wait
 # must not hold shutdown hostage, and the ledger's writes finish inside the lifespan exit anyway.
 GRACEFUL_SHUTDOWN_SECONDS = 10
@@ -122,7 +124,7 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     auth: dict[str, Any] = {}
     if settings.tokens:
         auth = {
-            "token_verifier": StaticTokens(settings.tokens, owner_key(settings.home)),
+            "token_verifier": StaticTokens(settings.tokens, shared_owner_key(settings)),
             "auth": AuthSettings(issuer_url=STATIC_ISSUER, resource_server_url=None),  # type: ignore[arg-type]
         }
     # remote: no local file is readable over HTTP unless PIKA_MCP_ALLOWED_DIRS says so.
@@ -132,9 +134,13 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     async def healthz(request: Request) -> JSONResponse:
         """200 once tool calls can be served; 503 while starting (the embedded sandbox, say) or after a failed start."""
         state = server.state
-        return JSONResponse({"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
-                             "backend": settings.backend, "stateless": stateless},
-                            status_code=200 if state == "ready" else 503)  # fmt: skip
+        body = {"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
+                "backend": settings.backend, "stateless": stateless}  # fmt: skip
+        if state == "ready":  # which peer answered (several peers on one database), and the ledger it uses
+            body |= {"peer_id": server.runtime.service.me, "ledger": "postgresql" if settings.database_url else "sqlite"}
+            if settings.database_url and not await database_answers(server.runtime.service.ledger):
+                body["status"] = state = "database unreachable"  # not ready: a balancer sends calls to other peers
+        return JSONResponse(body, status_code=200 if state == "ready" else 503)
 
     app = server.mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -147,6 +153,17 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     # the per-person admission rule (the subclass adds no state, only the rule).
     server.mcp.session_manager.__class__ = per_person_sessions()
     return app
+
+
+async def database_answers(store: Any) -> bool:
+    import anyio
+
+    try:
+        with anyio.fail_after(HEALTH_DATABASE_SECONDS):
+            await anyio.to_thread.run_sync(store.ping, abandon_on_cancel=True)
+        return True
+    except Exception:
+        return False
 
 
 class _PersonAtLimit(Exception):

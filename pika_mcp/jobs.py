@@ -20,7 +20,7 @@ from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
-from pika_mcp.tracker import Tracker, failure
+from pika_mcp.tracker import RemoteWatch, Tracker, failure
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class JobService:
         content_of: ContentOf = _as_named,
         liveness: Liveness | None = None,
         clock: Callable[[], float] = time.time,
+        adopt_every: float = ADOPT_EVERY,
+        remote: RemoteWatch | None = None,
     ) -> None:
         self.ledger = ledger
         self.queue = queue
@@ -83,12 +85,19 @@ class JobService:
         self._content_of = content_of
         self._clock = clock
         self._liveness = liveness
-        self.me = liveness.token if liveness else None
+        self._adopt_every = adopt_every
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
         self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # before save_forever started
         self._spawn: Callable[..., Any] | None = None
-        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None)
+        self.tracker = Tracker(
+            ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None, remote=remote
+        )
+
+    @property
+    def me(self) -> str | None:
+        """This process's (or peer's) tracker id; a peer whose lease lapsed comes back under a new one."""
+        return self._liveness.token if self._liveness else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -170,13 +179,17 @@ class JobService:
     async def adopt_forever(self) -> None:
         """Another process on this home may die with live jobs: take them over."""
         while True:
-            await anyio.sleep(ADOPT_EVERY)
+            await anyio.sleep(self._adopt_every)
             try:
                 await self.recover()
                 await self.recover_downloads()
                 await anyio.to_thread.run_sync(self.ledger.checkpoint)
             except Exception:
                 log.exception("adopting orphaned jobs failed")
+
+    async def heard(self, job: Job) -> None:
+        """Another peer changed this job (fleet.listen_forever): wake the waits and tell the listeners here."""
+        await self._notify(job)
 
     async def _notify(self, job: Job) -> None:
         event = self._changed.pop(job.local_id, None)

@@ -11,15 +11,16 @@ from pathlib import Path
 import anyio
 import httpx2
 
+from pika_mcp import fleet
 from pika_mcp.errors import ConfigError
 from pika_mcp.files import FilePolicy
 from pika_mcp.inputs import Inputs
-from pika_mcp.jobs import JobService
+from pika_mcp.jobs import ADOPT_EVERY, JobService
 from pika_mcp.ledger import Ledger
 from pika_mcp.liveness import Liveness
 from pika_mcp.origins import Origins
 from pika_mcp.outputs import Outputs
-from pika_mcp.owners import migrate, owner_key, private_home
+from pika_mcp.owners import migrate, private_home
 from pika_mcp.queue import FalQueue
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
@@ -63,15 +64,16 @@ async def start(
         if http is None:
             http = await stack.enter_async_context(httpx2.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=True))
         queue_url, rest_url = settings.queue_url, settings.rest_url
+        fleet.refuse_embedded_sandbox(settings)  # peers on one database share one fal
         if settings.embedded_sandbox:
             from pika_mcp.embedded import embedded_sandbox  # off the start path unless needed
 
             queue_url = rest_url = await stack.enter_async_context(embedded_sandbox(settings.home, http))
         if queue_url is None or rest_url is None:
             raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
-        ledger = Ledger(settings.home / "jobs.sqlite3")
+        ledger = fleet.open_store(settings, poster_dir=settings.home / "posters")
         stack.callback(ledger.close)
-        if settings.tokens and (moved := migrate(ledger, owner_key(settings.home), settings.tokens)):
+        if settings.tokens and (moved := migrate(ledger, fleet.shared_owner_key(settings), settings.tokens)):
             log.info("moved %d job(s) to keyed owner ids", moved)
         key = settings.fal_key if settings.backend == "fal" else SANDBOX_KEY  # the real key only ever goes to fal
         retry = retry or RetryPolicy()
@@ -86,7 +88,11 @@ async def start(
         stack.push_async_callback(outputs.measurer.aclose)  # the measuring child ends with the server
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url, trusted=fetched)
-        liveness = stack.enter_context(Liveness(settings.home / "trackers"))
+        lease = watches = None
+        if settings.database_url:  # a peer of a fleet: a lease in the database instead of a lock file in the home
+            lease = stack.enter_context(fleet.PeerLease(ledger, settings.lease_seconds))
+            watches = fleet.RemoteWatches(ledger)
+        liveness = lease or stack.enter_context(Liveness(settings.home / "trackers"))
         service = JobService(
             ledger,
             queue,
@@ -95,7 +101,8 @@ async def start(
             outputs=outputs,
             resolve_media=inputs.resolve,
             content_of=inputs.content_of,
-            liveness=liveness,
+            liveness=liveness,  # type: ignore[arg-type]  # a PeerLease answers the same questions
+            **({"adopt_every": min(ADOPT_EVERY, settings.lease_seconds * fleet.ADOPT_SHARE), "remote": watches} if lease else {}),
         )
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
         private_home(settings.home)  # 0700/0600 where the platform has modes, a home from earlier versions included
@@ -105,6 +112,10 @@ async def start(
             tg.start_soon(outputs.measurer.stop_when_idle)
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
+            if lease is not None and watches is not None:
+                tg.start_soon(lease.renew_forever, service.tracker.forget_all)
+                tg.start_soon(watches.renew_forever)
+                tg.start_soon(fleet.listen_forever, ledger, service)
             recovered = await service.recover()
             if recovered:
                 log.info("tracking %d unfinished job(s) again", recovered)

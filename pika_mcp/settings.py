@@ -24,6 +24,8 @@ MAX_WAIT_SECONDS = 600
 APP_NAME = "pika-mcp"
 # fal keys are "<key id>:<key secret>" (reference/fal-pika.md); both halves printable, without spaces.
 KEY_PART = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+DEFAULT_LEASE_SECONDS = 20  # a dead peer's jobs are taken over within a lease plus one look (30 s)
+MIN_LEASE_SECONDS = 5  # renewed four times per lease: shorter would make a busy database look like a dead peer
 MIN_TOKEN_CHARS = 32  # an HTTP token is a password anyone on the network may guess at: 32 characters, not a word
 
 
@@ -43,6 +45,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     tools: tuple[str, ...] | None = None
     log_level: LogLevel = "INFO"
+    database_url: str | None = field(default=None, repr=False)  # its password is a secret like the key
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
     @property
     def embedded_sandbox(self) -> bool:
@@ -82,6 +86,8 @@ class Settings:
             allowed_hosts=_list(env.get("PIKA_MCP_ALLOWED_HOSTS")),
             tools=_list(env.get("PIKA_MCP_TOOLS")) or None,
             log_level=_level(env.get("PIKA_MCP_LOG_LEVEL", "INFO")),
+            database_url=_database(env.get("PIKA_MCP_DATABASE_URL")),
+            lease_seconds=_lease(env.get("PIKA_MCP_LEASE_SECONDS")),
         )
 
 
@@ -166,3 +172,24 @@ def _level(value: str) -> LogLevel:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"PIKA_MCP_LOG_LEVEL is {value!r}; use DEBUG, INFO, WARNING or ERROR.")
     return level  # type: ignore[return-value]
+
+
+def _database(value: str | None) -> str | None:
+    url = (value or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("PIKA_MCP_DATABASE_URL must be a postgresql:// URL (the value is not shown: it may hold a password).")
+    return url
+
+
+def _lease(value: str | None) -> float:
+    if value is None or not value.strip():
+        return DEFAULT_LEASE_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"PIKA_MCP_LEASE_SECONDS must be a number of seconds, got {value!r}.") from None
+    if not math.isfinite(seconds) or seconds < MIN_LEASE_SECONDS:
+        raise ConfigError(f"PIKA_MCP_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS}, got {value!r}.")
+    return seconds

@@ -296,13 +296,14 @@ def jobs(
     """A table of this person's recent jobs and the 24-hour spend, or, with --prune, old videos deleted."""
     if prune_days is not None:
         return prune(settings, prune_days, out, dry_run=dry_run)
-    from pika_mcp.ledger import LOCAL_OWNER, Ledger
+    from pika_mcp.fleet import open_store
+    from pika_mcp.ledger import LOCAL_OWNER
 
     path = settings.home / "jobs.sqlite3"
-    if not path.exists():
+    if not settings.database_url and not path.exists():
         print(f"No jobs yet (no ledger at {path}).", file=out)
         return 0
-    ledger = Ledger(path)
+    ledger = open_store(settings)
     try:
         rows = ledger.list(LOCAL_OWNER, limit=max(1, min(limit, 200)))
         spend = ledger.spend(LOCAL_OWNER, since=time.time() - DAY)
@@ -335,14 +336,14 @@ def prune(settings: Settings, days: float, out: TextIO, *, dry_run: bool = False
     if days < 0:
         print("pika-mcp: --prune takes a number of days, 0 or more.", file=sys.stderr)
         return 2
-    from pika_mcp.ledger import Ledger
+    from pika_mcp.fleet import open_store
     from pika_mcp.prune import prune as prune_jobs
 
     path = settings.home / "jobs.sqlite3"
-    if not path.exists():
+    if not settings.database_url and not path.exists():
         print(f"Nothing to prune (no ledger at {path}).", file=out)
         return 0
-    ledger = Ledger(path)
+    ledger = open_store(settings)  # every person's jobs, in the database with PIKA_MCP_DATABASE_URL
     try:
         done = prune_jobs(ledger, days, dry_run=dry_run)
     finally:

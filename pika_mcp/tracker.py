@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -41,6 +41,14 @@ NO_STREAM_STATUSES = frozenset({404, 405, 501})
 Listener = Callable[[Job], Awaitable[None]]
 
 
+class RemoteWatch(Protocol):
+    """Several peers (fleet.RemoteWatches): someone here looks at a job that another peer tracks."""
+
+    def hold(self, local_id: str) -> None: ...
+    def release(self, local_id: str) -> None: ...
+    def glance(self, local_id: str) -> None: ...
+
+
 @dataclass
 class _Entry:
     job: Job
@@ -67,8 +75,10 @@ class Tracker:
         on_video: Callable[[Job], None] | None = None,
         max_concurrent: int = MAX_CONCURRENT_REQUESTS,
         clock: Callable[[], float] = time.monotonic,
+        remote: RemoteWatch | None = None,
     ) -> None:
         self._ledger = ledger
+        self._remote = remote
         self._queue = queue
         self._on_change = on_change
         self._on_video = on_video
@@ -97,6 +107,10 @@ class Tracker:
         """Stop tracking a job another path has settled (a cancel answered OK)."""
         self._entries.pop(local_id, None)
 
+    def forget_all(self) -> None:
+        """Stop tracking everything (a peer whose lease lapsed: other peers take its jobs over)."""
+        self._entries.clear()
+
     def poke(self, local_id: str) -> None:
         """Poll this job now."""
         if (entry := self._entries.get(local_id)) is not None and not entry.busy:
@@ -106,15 +120,20 @@ class Tracker:
     def watching(self, local_id: str) -> Iterator[None]:
         """While inside, the job is polled quickly (someone waits on it or is subscribed)."""
         entry = self._entries.get(local_id)
+        remote = self._remote if entry is None else None
         if entry is not None:
             entry.watchers += 1
             if entry.due - self._clock() > WATCHED_INTERVAL:
                 self._schedule(entry, 0.0)
+        elif remote is not None:
+            remote.hold(local_id)
         try:
             yield
         finally:
             if entry is not None:
                 entry.watchers -= 1
+            elif remote is not None:
+                remote.release(local_id)
 
     def attention(self, local_id: str) -> None:
         """Someone just looked at this job: poll it quickly for a while."""
@@ -123,6 +142,8 @@ class Tracker:
             entry.attention_until = self._clock() + ATTENTION_SECONDS
             if not entry.busy and entry.due - self._clock() > WATCHED_INTERVAL:
                 self._schedule(entry, WATCHED_INTERVAL)
+        elif self._remote is not None:
+            self._remote.glance(local_id)
 
     def _streamable(self, entry: _Entry) -> bool:
         return (
@@ -141,11 +162,15 @@ class Tracker:
         if entry is not None:
             entry.watchers += 1
             self._schedule(entry, 0.0)
+        elif self._remote is not None:
+            self._remote.hold(local_id)
 
     def unwatch(self, local_id: str) -> None:
         entry = self._entries.get(local_id)
         if entry is not None and entry.watchers > 0:
             entry.watchers -= 1
+        elif self._remote is not None:
+            self._remote.release(local_id)
 
     def _schedule(self, entry: _Entry, delay: float) -> None:
         self._seq += 1

@@ -66,6 +66,7 @@ class JobView(BaseModel):
     error: ErrorView | None
     poster_uri: str | None = None
     cancel_outcome: str | None = Field(None, description="fal's answer to the last cancel.")
+    tracked_by: str | None = Field(None, description="The server process (peer) that follows this live job at fal.")
     note: str | None = None
 
 
@@ -123,6 +124,7 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
         error=ErrorView(**job.error) if job.error else None,
         poster_uri=job_uri(job.job_id) + "/poster" if video is not None and video.poster_path else None,
         cancel_outcome=job.cancel_outcome,
+        tracked_by=None if job.finished else job.tracker,
         note=" ".join(f"{n}." if not n.endswith(".") else n for n in notes) or None,
     )
 
