@@ -177,7 +177,7 @@ def host(browser: Any, site: str, served: tuple[Served, Sandbox], artifacts: Pat
     violations = [m for m in found.console if "Content Security Policy" in m or "Refused to" in m]
     assert violations == [], violations  # the view never tried to reach past its declared CSP
     declared = found.declared() if page.evaluate("host.csp !== null") else []
-    for frame_url, url in found.requests:
+    for _frame_url, url in found.requests:
         scheme = urlsplit(url).scheme
         if scheme in ("data", "blob", "about"):
             continue
