@@ -38,7 +38,9 @@ async def test_a_loopback_page_may_call_mcp_with_the_headers_a_client_sends(tmp_
     assert "access-control-allow-credentials" not in answer.headers
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1.evil.example:80", "null", "http://localhost.evil:1"])
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "http://127.0.0.1.evil.example:80", "null", "http://localhost.evil:1"]
+)
 async def test_other_origins_get_no_cors_permission(tmp_path: Path, origin: str) -> None:
     answer = await preflight(build_app(settings_for(tmp_path)), origin)
     assert answer.status_code == 400
@@ -48,16 +50,24 @@ async def test_other_origins_get_no_cors_permission(tmp_path: Path, origin: str)
 async def test_allowed_hosts_extend_cors_like_the_origin_check(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, allowed_hosts=("studio.example.com",), tokens=("t" * 40,))
     app = build_app(settings, host="0.0.0.0")
-    assert (await preflight(app, "https://studio.example.com")).headers["access-control-allow-origin"] == "https://studio.example.com"
+    assert (await preflight(app, "https://studio.example.com")).headers[
+        "access-control-allow-origin"
+    ] == "https://studio.example.com"
     assert "access-control-allow-origin" not in (await preflight(app, "https://other.example.com")).headers
 
 
 async def test_a_browser_can_read_the_session_id_of_an_answer(tmp_path: Path) -> None:
     app = build_app(settings_for(tmp_path))
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}}}
-    async with app.router.lifespan_context(app), httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
-                                                                     base_url="http://127.0.0.1:8765") as http:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}},
+    }
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as http,
+    ):
         answer = await http.post("/mcp", json=body, headers={"Origin": "http://localhost:5173",
                                                              "Accept": "application/json, text/event-stream"})  # fmt: skip
     assert answer.headers["access-control-allow-origin"] == "http://localhost:5173"

@@ -102,11 +102,13 @@ def apps_extension(server: PikaServer) -> Apps:
     apps = Apps()
     settings = server.settings
     meta = ui_meta(media_origins(None, settings.queue_url, settings.rest_url))  # listed before the first read
-    apps.add_resource(AppView(uri=PLAYER_URI, name="job-player", title="Pika job player", mime_type=APP_MIME_TYPE, meta=meta,
-                              description="Shows one Pika job: its status live, then the video.", mode="job", server=server))
-    apps.add_resource(AppView(uri=GALLERY_URI, name="job-gallery", title="Pika jobs", mime_type=APP_MIME_TYPE, meta=meta,
-                              description="Your recent Pika jobs as poster tiles, with the spend of the last 24 hours.",
-                              mode="jobs", server=server))  # fmt: skip
+    views = ((PLAYER_URI, "job-player", "Pika job player", "Shows one Pika job: its status live, then the video.", "job"),
+             (GALLERY_URI, "job-gallery", "Pika jobs", "Your recent Pika jobs as poster tiles, with the spend of the last 24 hours.",
+              "jobs"))  # fmt: skip
+    for uri, name, title, description, mode in views:
+        view = AppView(uri=uri, name=name, title=title, description=description, mime_type=APP_MIME_TYPE, meta=meta, mode=mode)
+        view.server = server
+        apps.add_resource(view)
     return apps
 
 
