@@ -2,7 +2,7 @@
 
 Hosts that render apps show a job as a small player and `pika_list_jobs` as a gallery; hosts that do not get the
 same results as before (the extension only adds `_meta.ui` to tools and the two resources). Both views are one
-self-contained HTML document (pika_mcp/assets/jobs-app.html) in two modes; its CSP is computed when it is read,
+self-contained HTML document (pika_mcp/views/jobs-app.html) in two modes; its CSP is computed when it is read,
 once the runtime is up, because the embedded sandbox's address is only known then.
 """
 
@@ -92,7 +92,7 @@ def tools_present(server: PikaServer) -> dict[str, bool]:
 
 def page(mode: str, tools: dict[str, bool]) -> str:
     """The HTML with its settings (never job text) written in as JSON that cannot close the script element."""
-    html = package_files.files("pika_mcp").joinpath("assets", TEMPLATE).read_text(encoding="utf-8")
+    html = package_files.files("pika_mcp").joinpath("views", TEMPLATE).read_text(encoding="utf-8")
     config = {"mode": mode, "tools": tools, "waitSeconds": PLAYER_WAIT_SECONDS}
     return html.replace(CONFIG_MARK, json.dumps(config).replace("<", "\\u003c"), 1)
 
