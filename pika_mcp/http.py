@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
+from pika_mcp.cors import with_cors
 from pika_mcp.errors import ConfigError
 from pika_mcp.fleet import shared_owner_key
 from pika_mcp.owners import owner_id
@@ -142,13 +143,15 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
                 body["status"] = state = "database unreachable"  # not ready: a balancer sends calls to other peers
         return JSONResponse(body, status_code=200 if state == "ready" else 503)
 
+    security = transport_security(settings, host)
     app = server.mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=False,  # progress notifications need the SSE response stream
         stateless_http=stateless,
-        transport_security=transport_security(settings, host),
+        transport_security=security,
         host=host,
     )
+    with_cors(app, security.allowed_origins)  # browser-based hosts (MCP Apps) on the origins the Origin check allows
     # The SDK builds its session manager inside streamable_http_app and takes no factory: give that one manager
     # the per-person admission rule (the subclass adds no state, only the rule).
     server.mcp.session_manager.__class__ = per_person_sessions()

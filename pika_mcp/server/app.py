@@ -23,7 +23,7 @@ from pika_mcp.errors import ConfigError, InputError, PikaError
 from pika_mcp.ledger import Job
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
-from pika_mcp.server import resources
+from pika_mcp.server import apps, resources
 from pika_mcp.server.owner import owner_of
 from pika_mcp.server.tools import MAX_LIST, all_tools
 from pika_mcp.settings import Settings
@@ -96,7 +96,8 @@ class PikaServer:
             title="Pika video generation (fal.ai)",
             version=__version__,
             instructions=INSTRUCTIONS,
-            tools=[t for t in all_tools(self) if selected(t.name, settings.tools)],
+            tools=apps.bind([t for t in all_tools(self) if selected(t.name, settings.tools)]),
+            extensions=[apps.apps_extension(self)],  # the job player and gallery (MCP Apps)
             lifespan=self._lifespan,
             subscriptions=self.bus,
             token_verifier=token_verifier,  # HTTP only: one bearer token per person (pika_mcp.http)

@@ -1,0 +1,130 @@
+"""The job player (MCP Apps): the two ui:// views, the CSP they declare, and the `_meta.ui` that binds tools to them.
+
+Hosts that render apps show a job as a small player and `pika_list_jobs` as a gallery; hosts that do not get the
+same results as before (the extension only adds `_meta.ui` to tools and the two resources). Both views are one
+self-contained HTML document (pika_mcp/views/jobs-app.html) in two modes; its CSP is computed when it is read,
+once the runtime is up, because the embedded sandbox's address is only known then.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources as package_files
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
+from mcp.server.mcpserver.resources import Resource
+from mcp.server.mcpserver.tools.base import Tool
+from pydantic import Field
+
+from pika_mcp.catalog import ENDPOINTS
+from pika_mcp.errors import PikaError
+
+if TYPE_CHECKING:
+    from pika_mcp.runtime import Runtime
+    from pika_mcp.server.app import PikaServer
+
+PLAYER_URI = "ui://pika-mcp/job"
+GALLERY_URI = "ui://pika-mcp/jobs"
+# fal serves outputs from its media hosts (v3.fal.media, v3b.fal.media, ...): listed by name, never `*`.
+FAL_MEDIA_ORIGINS = ("https://fal.media", "https://*.fal.media")
+FAL_QUEUE_HOST = "fal.run"
+# The player's own wait calls: short, so a person watching sees queued turn into running; a wait returns
+# as soon as the job is final, so a short step costs nothing at the end.
+PLAYER_WAIT_SECONDS = 2
+# Where the person can also reach a tool; the model keeps seeing wait, get and cancel.
+BOTH = ["model", "app"]
+TEMPLATE = "jobs-app.html"
+CONFIG_MARK = "/*PIKA_CONFIG*/null"
+
+
+def media_origins(runtime: Runtime | None, queue_url: str | None, rest_url: str | None) -> list[str]:
+    """The origins a job's video and poster may come from: fal's media hosts when the queue is fal's, else the
+    configured queue and REST origins (the embedded sandbox's live address once it runs)."""
+    if runtime is not None:
+        queue_url, rest_url = runtime.queue_url, runtime.rest_url
+    host = (urlsplit(queue_url or "").hostname or "").lower()
+    if host == FAL_QUEUE_HOST or host.endswith("." + FAL_QUEUE_HOST):
+        return list(FAL_MEDIA_ORIGINS)
+    found: list[str] = []
+    for url in (queue_url, rest_url):
+        parts = urlsplit(url or "")
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc}".lower()
+            if origin not in found:
+                found.append(origin)
+    return found
+
+
+class AppView(Resource):
+    """A ui:// view whose `_meta.ui` (the CSP) is computed on every read, once the runtime is up.
+
+    The SDK reads `meta` just after `read()` returns, with no await between, so setting it in `read` is safe."""
+
+    mode: str = Field(exclude=True)
+    server: Any = Field(default=None, exclude=True)
+
+    async def read(self) -> str:
+        runtime = None
+        try:
+            runtime = await self.server.ready()
+        except PikaError:  # a failed start: the view still renders, with the configured origins
+            pass
+        settings = self.server.settings
+        origins = media_origins(runtime, settings.queue_url, settings.rest_url)
+        self.meta = ui_meta(origins)
+        return page(self.mode, tools_present(self.server))
+
+
+def ui_meta(origins: list[str]) -> dict[str, Any]:
+    csp = ResourceCsp(resource_domains=origins, connect_domains=[])
+    return {"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}}
+
+
+def tools_present(server: PikaServer) -> dict[str, bool]:
+    """Which job tools the view may call: PIKA_MCP_TOOLS may hide wait, cancel or get, and the view does without."""
+    from pika_mcp.server.app import selected
+
+    names = ("pika_wait_for_job", "pika_cancel_job", "pika_get_job")
+    return {name: selected(name, server.settings.tools) for name in names}
+
+
+def page(mode: str, tools: dict[str, bool]) -> str:
+    """The HTML with its settings (never job text) written in as JSON that cannot close the script element."""
+    html = package_files.files("pika_mcp").joinpath("views", TEMPLATE).read_text(encoding="utf-8")
+    config = {"mode": mode, "tools": tools, "waitSeconds": PLAYER_WAIT_SECONDS}
+    return html.replace(CONFIG_MARK, json.dumps(config).replace("<", "\\u003c"), 1)
+
+
+def apps_extension(server: PikaServer) -> Apps:
+    """The MCP Apps extension holding the player and the gallery."""
+    apps = Apps()
+    settings = server.settings
+    meta = ui_meta(media_origins(None, settings.queue_url, settings.rest_url))  # listed before the first read
+    views = ((PLAYER_URI, "job-player", "Pika job player", "Shows one Pika job: its status live, then the video.", "job"),
+             (GALLERY_URI, "job-gallery", "Pika jobs", "Your recent Pika jobs as poster tiles, with the spend of the last 24 hours.",
+              "jobs"))  # fmt: skip
+    for uri, name, title, description, mode in views:
+        view = AppView(uri=uri, name=name, title=title, description=description, mime_type=APP_MIME_TYPE, meta=meta, mode=mode)
+        view.server = server
+        apps.add_resource(view)
+    return apps
+
+
+def bind(tools: list[Tool]) -> list[Tool]:
+    """`_meta.ui` on the tools: generation, get and wait show the player, list the gallery; cancel stays callable from it."""
+    generation = {e.tool for e in ENDPOINTS}
+    out = []
+    for tool in tools:
+        ui: dict[str, Any] | None = None
+        if tool.name in generation:
+            ui = {"resourceUri": PLAYER_URI}
+        elif tool.name in ("pika_get_job", "pika_wait_for_job"):
+            ui = {"resourceUri": PLAYER_URI, "visibility": BOTH}
+        elif tool.name == "pika_cancel_job":
+            ui = {"visibility": BOTH}
+        elif tool.name == "pika_list_jobs":
+            ui = {"resourceUri": GALLERY_URI, "visibility": BOTH}
+        out.append(tool if ui is None else tool.model_copy(update={"meta": {**(tool.meta or {}), "ui": ui}}))
+    return out
