@@ -14,26 +14,23 @@ import anyio
 
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
-from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
-from pika_mcp.ledger import TERMINAL, Job, Ledger
+from pika_mcp.errors import FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
+from pika_mcp.job import LOST_SUBMIT, Job, failure, lost_submit
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
+from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
+from pika_mcp.money import estimate as estimate_cost
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
-from pika_mcp.tracker import Tracker, failure
+from pika_mcp.store import JobStore
+from pika_mcp.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-DEDUPE_WINDOW = 600.0  # seconds: an identical call within 10 minutes returns the first job
-SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
 PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
 FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
 ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died (and ledger checkpoints)
 SAVE_ERROR_CHARS = 300  # a save_error is a sentence for the reader, not a traceback
-LOST_SUBMIT = (
-    "pika-mcp stopped between sending the submit and reading fal's answer; fal may have the job. "
-    "Check https://fal.ai/dashboard before retrying."
-)
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
@@ -63,7 +60,7 @@ def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
 class JobService:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: JobStore,
         queue: FalQueue,
         *,
         backend: str,
@@ -83,7 +80,7 @@ class JobService:
         self._content_of = content_of
         self._clock = clock
         self._liveness = liveness
-        self.me = liveness.token if liveness else None
+        self.tracker_id = liveness.tracker_id if liveness else None
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
         self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # before save_forever started
@@ -94,11 +91,11 @@ class JobService:
 
     async def recover(self) -> int:
         """Adopt the unfinished jobs of dead processes: an unanswered submit fails, the rest are tracked."""
-        alive = self._liveness.alive if self._liveness else (lambda token: False)
+        alive = self._liveness.alive if self._liveness else (lambda tracker_id: False)
         count = 0
-        for job in self.ledger.claim_orphans(self.me or "", alive):
+        for job in self.ledger.claim_orphans(self.tracker_id or "", alive):
             if not job.submitted:
-                self.ledger.settle(job, "failed", error=_lost(LOST_SUBMIT), note="recovered after restart")
+                self.ledger.settle(job, "failed", error=lost_submit(), note="recovered after restart")
             elif job.saving:  # fal had finished; the process saving the video died: save it here
                 self.save_later(job)
             else:
@@ -110,9 +107,9 @@ class JobService:
         """Videos of succeeded jobs that could not be saved (`save_error`): try once more at start and now and then."""
         if self._outputs is None:
             return
-        alive = self._liveness.alive if self._liveness else (lambda token: False)
+        alive = self._liveness.alive if self._liveness else (lambda tracker_id: False)
         try:
-            jobs = self.ledger.claim_downloads(self.me or "", alive, self._clock() - SPEND_WINDOW)
+            jobs = self.ledger.claim_downloads(self.tracker_id or "", alive, self._clock() - SPEND_WINDOW)
         except Exception:  # starting never depends on a save
             log.exception("looking for unsaved videos failed")
             return
@@ -191,16 +188,14 @@ class JobService:
     # -- the tools ------------------------------------------------------------------------------
 
     def estimate(self, endpoint: Endpoint, body: dict[str, Any]) -> float:
-        return 0.0 if self.backend == "sandbox" else endpoint.price.usd(body)
+        return estimate_cost(endpoint, body, self.backend)
 
     def _check(self, owner: str, key: str, force_new: bool, estimate: float) -> Job | None:
         now = self._clock()
         if not force_new and (earlier := self.ledger.recent_same(owner, key, now - DEDUPE_WINDOW)):
             return earlier
         if self.budget_usd is not None:
-            spent = self.ledger.spend(owner, now - SPEND_WINDOW)
-            if spent + estimate > self.budget_usd + 1e-9:
-                raise BudgetExceeded(spent=spent, cap=self.budget_usd, estimate=estimate)
+            check_budget(self.ledger.spend(owner, now - SPEND_WINDOW), estimate, self.budget_usd)
         return None
 
     async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
@@ -226,7 +221,7 @@ class JobService:
             args_key=key,
             created_at=now,
             updated_at=now,
-            tracker=self.me,
+            tracker=self.tracker_id,
         )
         earlier = self.ledger.add_unless(
             job,
@@ -239,13 +234,13 @@ class JobService:
         try:
             submitted = await self.queue.submit(endpoint.endpoint_id, sent)
         except SubmitOutcomeUnknown as exc:
-            return self.ledger.update(job, status="failed", error=_lost(str(exc))), False
+            return self.ledger.update(job, status="failed", error=lost_submit(str(exc))), False
         except FalError as exc:
             self.ledger.update(job, status="failed", error=failure(exc), note="submit refused")
             raise
         except Exception as exc:  # sent, and an answer we could not read: fal may have the job (and bill it)
             log.exception("the submit of %s ended unexpectedly", job.local_id)
-            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status="failed", error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         try:
             job = self.ledger.update(
                 job,
@@ -258,7 +253,7 @@ class JobService:
             )
         except Exception as exc:  # e.g. a request_id fal already gave another job
             log.exception("recording fal's answer for %s failed", job.local_id)
-            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status="failed", error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
         if self._outputs is not None:  # the measuring child is ready by the time fal finishes
             self._background(self._outputs.measurer.warm)
@@ -329,9 +324,3 @@ class JobService:
         spent = self.ledger.spend(owner, self._clock() - SPEND_WINDOW)
         return self.ledger.list(owner, status, limit), spent
 
-
-def _lost(message: str) -> dict[str, Any]:
-    return {"type": "submit_outcome_unknown", "message": message, "detail": None}
-
-
-__all__ = ["JobService", "TERMINAL", "call_key"]

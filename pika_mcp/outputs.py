@@ -15,7 +15,7 @@ import anyio
 import httpx2
 
 from pika_mcp.errors import AnswerRefused, FalError
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.measurer import Measurer
 from pika_mcp.origins import Origins, connect_guard, origin, refusal
 from pika_mcp.owners import private_file, private_folder

@@ -24,6 +24,7 @@ from pika_mcp.queue import FalQueue
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
 from pika_mcp.storage import FalStorage
+from pika_mcp.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ SANDBOX_KEY = "sandbox"  # the sandbox wants a Key header like fal, any value
 class Runtime:
     settings: Settings
     http: httpx2.AsyncClient
-    ledger: Ledger
+    ledger: Store
     service: JobService
     inputs: Inputs
     queue_url: str
@@ -69,7 +70,7 @@ async def start(
             queue_url = rest_url = await stack.enter_async_context(embedded_sandbox(settings.home, http))
         if queue_url is None or rest_url is None:
             raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
-        ledger = Ledger(settings.home / "jobs.sqlite3")
+        ledger: Store = Ledger(settings.home / "jobs.sqlite3")
         stack.callback(ledger.close)
         if settings.tokens and (moved := migrate(ledger, owner_key(settings.home), settings.tokens)):
             log.info("moved %d job(s) to keyed owner ids", moved)

@@ -296,7 +296,8 @@ def jobs(
     """A table of this person's recent jobs and the 24-hour spend, or, with --prune, old videos deleted."""
     if prune_days is not None:
         return prune(settings, prune_days, out, dry_run=dry_run)
-    from pika_mcp.ledger import LOCAL_OWNER, Ledger
+    from pika_mcp.job import LOCAL_OWNER
+    from pika_mcp.ledger import Ledger
 
     path = settings.home / "jobs.sqlite3"
     if not path.exists():

@@ -13,8 +13,9 @@ from typing import Any
 import anyio
 
 from pika_mcp.errors import AnswerRefused, FalError, FalRejected, FalUnavailable
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import NOT_FOUND, PROVIDER_ERROR, Job, failure, job_error
 from pika_mcp.queue import FalQueue, Status
+from pika_mcp.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Tracker:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: JobStore,
         queue: FalQueue,
         *,
         on_change: Listener,
@@ -188,10 +189,10 @@ class Tracker:
                 else:
                     await self._progress(entry, status)
         except AnswerRefused as exc:  # an answer over the caps: waiting will not make it readable
-            await self._finish(entry, "failed", error=_error("provider_error", str(exc)))
+            await self._finish(entry, "failed", error=job_error(PROVIDER_ERROR, str(exc)))
         except FalRejected as exc:
             if exc.status_code == 404:
-                await self._finish(entry, "failed", error=_error("not_found", "fal no longer knows this request.", exc.detail))
+                await self._finish(entry, "failed", error=job_error(NOT_FOUND, "fal no longer knows this request.", exc.detail))
             else:
                 log.warning("status of %s refused: %s", job.job_id, exc)
                 self._retry_later(entry)
@@ -304,7 +305,7 @@ class Tracker:
             return
         video = output.get("video") if isinstance(output, dict) else None
         if not isinstance(video, dict) or not isinstance(video.get("url"), str):
-            await self._finish(entry, "failed", error=_error("provider_error", "fal's result has no video.", output))
+            await self._finish(entry, "failed", error=job_error(PROVIDER_ERROR, "fal's result has no video.", output))
             return
         stored = {
             "url": self._queue.store(video["url"]),
@@ -336,19 +337,3 @@ class Tracker:
     def tracks(self, local_id: str) -> bool:
         return local_id in self._entries
 
-
-def _error(kind: str, message: str, detail: Any = None) -> dict[str, Any]:
-    return {"type": kind, "message": message, "detail": detail}
-
-
-def failure(exc: FalError) -> dict[str, Any]:
-    """fal's error for a failed job, classified as DESIGN.md's error.type."""
-    detail = exc.detail
-    if exc.status_code == 422:
-        items = detail if isinstance(detail, list) else []
-        if any(isinstance(i, dict) and i.get("type") == "content_policy_violation" for i in items):
-            return _error("content_policy", str(exc), detail)
-        return _error("invalid_input", str(exc), detail)
-    if exc.status_code == 404:
-        return _error("not_found", str(exc), detail)
-    return _error("provider_error", str(exc), detail)

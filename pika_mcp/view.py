@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from pika_mcp.catalog import BY_ID, usd
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.models import MEDIA_FIELDS
 
 ErrorType = Literal["content_policy", "invalid_input", "provider_error", "not_found", "submit_outcome_unknown"]

@@ -32,7 +32,8 @@ from mcp_types import CallToolResult
 
 from pika_mcp.arguments import input_schema, plain
 from pika_mcp.catalog import ENDPOINTS
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.ledger import Ledger
 from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings

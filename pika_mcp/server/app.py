@@ -20,7 +20,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 from pika_mcp import __version__
 from pika_mcp.arguments import quote
 from pika_mcp.errors import ConfigError, InputError, PikaError
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
 from pika_mcp.server import resources

@@ -20,7 +20,7 @@ from mcp_types import (
 )
 
 from pika_mcp.errors import PikaError
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.server.owner import owner_of
 from pika_mcp.view import job_uri
 
