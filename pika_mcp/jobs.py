@@ -15,7 +15,7 @@ import anyio
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
-from pika_mcp.job import LOST_SUBMIT, Job, failure, lost_submit
+from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, SUCCEEDED, Job, failure, job_error, lost_submit
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
@@ -95,7 +95,7 @@ class JobService:
         count = 0
         for job in self.ledger.claim_orphans(self.tracker_id or "", alive):
             if not job.submitted:
-                self.ledger.settle(job, "failed", error=lost_submit(), note="recovered after restart")
+                self.ledger.settle(job, FAILED, error=lost_submit(), note="recovered after restart")
             elif job.saving:  # fal had finished; the process saving the video died: save it here
                 self.save_later(job)
             else:
@@ -158,7 +158,7 @@ class JobService:
                 saved = self.ledger.update(job, video=video)
             else:
                 note = "saved" if video.get("local_path") else "not saved"
-                saved = self.ledger.settle(job, "succeeded", note=note, video=video) or self.ledger.reload(job)
+                saved = self.ledger.settle(job, SUCCEEDED, note=note, video=video) or self.ledger.reload(job)
         except Exception:
             log.exception("recording the saved video of %s failed", job.job_id)
             return
@@ -215,7 +215,7 @@ class JobService:
             tool=endpoint.tool,
             endpoint_id=endpoint.endpoint_id,
             backend=self.backend,
-            status="queued",
+            status=QUEUED,
             estimated_cost_usd=estimate,
             arguments=sent,
             args_key=key,
@@ -234,13 +234,13 @@ class JobService:
         try:
             submitted = await self.queue.submit(endpoint.endpoint_id, sent)
         except SubmitOutcomeUnknown as exc:
-            return self.ledger.update(job, status="failed", error=lost_submit(str(exc))), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(str(exc))), False
         except FalError as exc:
-            self.ledger.update(job, status="failed", error=failure(exc), note="submit refused")
+            self.ledger.update(job, status=FAILED, error=failure(exc), note="submit refused")
             raise
         except Exception as exc:  # sent, and an answer we could not read: fal may have the job (and bill it)
             log.exception("the submit of %s ended unexpectedly", job.local_id)
-            return self.ledger.update(job, status="failed", error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         try:
             job = self.ledger.update(
                 job,
@@ -253,7 +253,7 @@ class JobService:
             )
         except Exception as exc:  # e.g. a request_id fal already gave another job
             log.exception("recording fal's answer for %s failed", job.local_id)
-            return self.ledger.update(job, status="failed", error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
         if self._outputs is not None:  # the measuring child is ready by the time fal finishes
             self._background(self._outputs.measurer.warm)
@@ -304,12 +304,12 @@ class JobService:
             return job
         note = f"cancel: {outcome}"
         if outcome == "OK":
-            settled = self.ledger.settle(job, "cancelled", note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
+            settled = self.ledger.settle(job, CANCELLED, note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
             job = settled or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "NOT_FOUND":
-            error = {"type": "not_found", "message": "fal no longer knows this request (cancel answered NOT_FOUND).", "detail": None}
-            job = self.ledger.settle(job, "failed", note=note, error=error, cancel_outcome=outcome) or self.ledger.reload(job)
+            error = job_error(NOT_FOUND, "fal no longer knows this request (cancel answered NOT_FOUND).")
+            job = self.ledger.settle(job, FAILED, note=note, error=error, cancel_outcome=outcome) or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "CANCELLATION_REQUESTED":
             job = self.ledger.update(job, cancel_requested=True, note=note, cancel_outcome=outcome)

@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlparse
 
 from pika_mcp.catalog import BY_TOOL, ENDPOINTS, Endpoint, usd
 from pika_mcp.errors import FileRefused
+from pika_mcp.job import LIVE, LOCAL_OWNER, SUCCEEDED
+from pika_mcp.money import SPEND_WINDOW, spends
 from pika_mcp.settings import Settings
 
 BAR_WIDTH = 28
@@ -265,13 +267,13 @@ async def _generate(settings: Settings, endpoint: Endpoint, arguments: dict[str,
                   "(nothing paid again). Add --force-new to make a new video.", file=err)  # fmt: skip
         if job.get("backend") == "sandbox":
             print("Sandbox backend: a free local preview, not Pika's model (set FAL_KEY for real videos).", file=err)
-        while job.get("status") in ("queued", "running"):  # a job says succeeded once its video is saved
+        while job.get("status") in LIVE:  # a job says succeeded once its video is saved
             bar.update(f"{job['status']}")
             result = await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": WAIT_PER_CALL},
                                             progress_callback=progress)  # fmt: skip
             job = result.structured_content or job
         bar.update(job.get("status"), done=True)
-    if job.get("status") != "succeeded":
+    if job.get("status") != SUCCEEDED:
         error = job.get("error") or {}
         print(f"Job {job['job_id']} {job.get('status')}: {error.get('type', '')} {error.get('message', '')}".rstrip(), file=err)
         return 1
@@ -296,7 +298,6 @@ def jobs(
     """A table of this person's recent jobs and the 24-hour spend, or, with --prune, old videos deleted."""
     if prune_days is not None:
         return prune(settings, prune_days, out, dry_run=dry_run)
-    from pika_mcp.job import LOCAL_OWNER
     from pika_mcp.ledger import Ledger
 
     path = settings.home / "jobs.sqlite3"
@@ -306,7 +307,7 @@ def jobs(
     ledger = Ledger(path)
     try:
         rows = ledger.list(LOCAL_OWNER, limit=max(1, min(limit, 200)))
-        spend = ledger.spend(LOCAL_OWNER, since=time.time() - DAY)
+        spend = ledger.spend(LOCAL_OWNER, since=time.time() - SPEND_WINDOW)
     finally:
         ledger.close()
     table = [("CREATED", "JOB ID", "TOOL", "STATUS", "COST", "VIDEO")]
@@ -314,7 +315,7 @@ def jobs(
         video = job.video or {}
         where = video.get("local_path") or video.get("url") or (job.error or {}).get("type") or "-"
         created = datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M")
-        table.append((created, job.job_id, job.tool, job.status, usd(_billable(job)), str(where)))
+        table.append((created, job.job_id, job.tool, job.status, usd(job.estimated_cost_usd if spends(job) else 0.0), str(where)))
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
@@ -322,13 +323,6 @@ def jobs(
         print("(no jobs)", file=out)
     print(f"\nEstimated spend in the last 24 hours: {usd(spend)}", file=out)
     return 0
-
-
-def _billable(job: Any) -> float:
-    """What a row costs as the spend counts it: nothing for a failed or cancelled job (never submitted, or
-    not charged by fal), except a submit whose answer was lost, which fal may have run and may bill."""
-    lost = (job.error or {}).get("type") == "submit_outcome_unknown"
-    return 0.0 if job.status in ("failed", "cancelled") and not lost else float(job.estimated_cost_usd)
 
 
 def prune(settings: Settings, days: float, out: TextIO, *, dry_run: bool = False) -> int:

@@ -13,7 +13,19 @@ from typing import Any
 import anyio
 
 from pika_mcp.errors import AnswerRefused, FalError, FalRejected, FalUnavailable
-from pika_mcp.job import NOT_FOUND, PROVIDER_ERROR, Job, failure, job_error
+from pika_mcp.job import (
+    CANCELLED,
+    FAILED,
+    NOT_FOUND,
+    PROVIDER_ERROR,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    JobStatus,
+    failure,
+    job_error,
+)
 from pika_mcp.queue import FalQueue, Status
 from pika_mcp.store import JobStore
 
@@ -189,10 +201,10 @@ class Tracker:
                 else:
                     await self._progress(entry, status)
         except AnswerRefused as exc:  # an answer over the caps: waiting will not make it readable
-            await self._finish(entry, "failed", error=job_error(PROVIDER_ERROR, str(exc)))
+            await self._finish(entry, FAILED, error=job_error(PROVIDER_ERROR, str(exc)))
         except FalRejected as exc:
             if exc.status_code == 404:
-                await self._finish(entry, "failed", error=job_error(NOT_FOUND, "fal no longer knows this request.", exc.detail))
+                await self._finish(entry, FAILED, error=job_error(NOT_FOUND, "fal no longer knows this request.", exc.detail))
             else:
                 log.warning("status of %s refused: %s", job.job_id, exc)
                 self._retry_later(entry)
@@ -273,8 +285,8 @@ class Tracker:
 
     async def _apply(self, entry: _Entry, status: Status) -> bool:
         """Record a queued/running status if it changed; True if it did."""
-        new_status = "queued" if status.state == "IN_QUEUE" else "running"
-        position = status.queue_position if new_status == "queued" else None
+        new_status: JobStatus = QUEUED if status.state == "IN_QUEUE" else RUNNING
+        position = status.queue_position if new_status == QUEUED else None
         job = entry.job
         if (new_status, position) == (job.status, job.queue_position):
             return False
@@ -295,17 +307,17 @@ class Tracker:
         except FalUnavailable as exc:
             if exc.status_code is None:  # fal unreachable: the job is fine, try again later
                 raise
-            await self._finish(entry, "failed", error=failure(exc))
+            await self._finish(entry, FAILED, error=failure(exc))
             return
         except FalRejected as exc:
             if exc.status_code == 499 or exc.error_type == "client_cancelled":
-                await self._finish(entry, "cancelled")
+                await self._finish(entry, CANCELLED)
             else:
-                await self._finish(entry, "failed", error=failure(exc))
+                await self._finish(entry, FAILED, error=failure(exc))
             return
         video = output.get("video") if isinstance(output, dict) else None
         if not isinstance(video, dict) or not isinstance(video.get("url"), str):
-            await self._finish(entry, "failed", error=job_error(PROVIDER_ERROR, "fal's result has no video.", output))
+            await self._finish(entry, FAILED, error=job_error(PROVIDER_ERROR, "fal's result has no video.", output))
             return
         stored = {
             "url": self._queue.store(video["url"]),
@@ -313,19 +325,19 @@ class Tracker:
             "file_size": video.get("file_size") if isinstance(video.get("file_size"), int) else None,
         }
         if self._on_video is None:  # nothing saves videos here: fal's answer is the end
-            await self._finish(entry, "succeeded", video=stored)
+            await self._finish(entry, SUCCEEDED, video=stored)
             return
         # Finished means saved: the job stays `running` with fal's answer recorded (so a process that dies now
         # leaves the save to the next one) until the saver settles it `succeeded`.
         self._entries.pop(entry.job.local_id, None)
-        job = self._ledger.settle(entry.job, "running", note="fal finished; saving the video", queue_position=None, video=stored)
+        job = self._ledger.settle(entry.job, RUNNING, note="fal finished; saving the video", queue_position=None, video=stored)
         if job is None:  # a cancel or another process settled it first
             await self._on_change(self._ledger.reload(entry.job))
             return
         await self._on_change(job)
         self._on_video(job)
 
-    async def _finish(self, entry: _Entry, status: str, **changes: Any) -> Job | None:
+    async def _finish(self, entry: _Entry, status: JobStatus, **changes: Any) -> Job | None:
         self._entries.pop(entry.job.local_id, None)
         job = self._ledger.settle(entry.job, status, queue_position=None, **changes)
         if job is None:  # a cancel or another process settled it first

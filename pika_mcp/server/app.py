@@ -20,7 +20,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 from pika_mcp import __version__
 from pika_mcp.arguments import quote
 from pika_mcp.errors import ConfigError, InputError, PikaError
-from pika_mcp.job import Job
+from pika_mcp.job import STATUSES, Job
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.runtime import Runtime
 from pika_mcp.server import resources
@@ -189,8 +189,8 @@ class PikaServer:
         return report
 
     def listing(self, status: str | None = None, limit: int = 20) -> JobList:
-        if status is not None and status not in ("queued", "running", "succeeded", "failed", "cancelled"):
-            raise InputError(f"status must be one of queued, running, succeeded, failed, cancelled; got {quote(status)}.")
+        if status is not None and status not in STATUSES:
+            raise InputError(f"status must be one of {', '.join(STATUSES)}; got {quote(status)}.")
         if not 1 <= limit <= MAX_LIST:
             raise InputError(f"limit must be from 1 to {MAX_LIST}, got {quote(limit)}.")
         jobs, spent = self.runtime.service.list(owner_of(), status, limit)

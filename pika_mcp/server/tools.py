@@ -16,6 +16,7 @@ from pika_mcp.arguments import MAX_PROBLEMS, NULL, clip, input_schema, lean, quo
 from pika_mcp.arguments import parse as parse_call
 from pika_mcp.catalog import ENDPOINTS, Endpoint
 from pika_mcp.errors import InputError, PikaError
+from pika_mcp.job import STATUSES
 from pika_mcp.models import MAX_PATH_CHARS
 from pika_mcp.server.owner import owner_of
 from pika_mcp.settings import MAX_WAIT_SECONDS
@@ -120,7 +121,6 @@ def job_tools(server: PikaServer) -> list[Tool]:
         text = f"Uploaded ({answer.content_type}, {answer.file_size} bytes): {answer.url}"
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer.model_dump(mode="json"))
 
-    statuses = ["queued", "running", "succeeded", "failed", "cancelled"]
     return [
         _tool(get_job, "pika_get_job", "Get a job",
               "Returns a Pika job's current state (from the local ledger; no cost). The video's URL and local path once succeeded.",
@@ -135,7 +135,7 @@ def job_tools(server: PikaServer) -> list[Tool]:
               _object({"job_id": job_id_schema}, ["job_id"]), JobView, CANCEL),
         _tool(list_jobs, "pika_list_jobs", "List jobs",
               "Lists your Pika jobs, newest first, with the estimated spend of the last 24 hours.",
-              _object({"status": {"anyOf": [{"type": "string", "enum": statuses}, NULL], "description": "Only jobs in this state."},
+              _object({"status": {"anyOf": [{"type": "string", "enum": list(STATUSES)}, NULL], "description": "Only jobs in this state."},
                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 20,
                                  "description": "Most jobs to list."}}, []), JobList, READ),
         _tool(upload_file, "pika_upload_file", "Upload a local file",
