@@ -171,7 +171,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from pika_mcp.server import build_server
 
     if getattr(args, "http", False):
-        from pika_mcp.http import serve_http
+        from pika_mcp.server.http import serve_http
 
         if taken := port_taken(args.host, args.port):
             print(f"pika-mcp: {taken}", file=sys.stderr)

@@ -268,6 +268,22 @@ class JobService:
             self.tracker.attention(job.local_id)
         return job
 
+    def lookup(self, owner: str, job_id: str) -> Job | None:
+        """The owner's job, or None; unlike `get`, not a look that speeds up its tracking."""
+        return self.ledger.get(job_id, owner)
+
+    def watch(self, local_id: str) -> None:
+        """Someone subscribed to this job: follow it quickly until `unwatch`."""
+        self.tracker.watch(local_id)
+
+    def unwatch(self, local_id: str) -> None:
+        self.tracker.unwatch(local_id)
+
+    def video_url(self, job: Job) -> str | None:
+        """The URL of a job's video as a caller can fetch it (a sandbox's stored path rebased on its live address)."""
+        stored = (job.video or {}).get("url")
+        return self.queue.url(stored) if stored else None
+
     async def wait(self, owner: str, job_id: str, timeout: float, progress: Progress | None = None) -> Job:
         """Wait up to `timeout` seconds for the job to finish; never cancels it."""
         job = self.get(owner, job_id)

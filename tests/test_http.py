@@ -23,8 +23,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp import __version__
-from pika_mcp.http import StaticTokens, transport_security
 from pika_mcp.owners import owner_id
+from pika_mcp.server.http import StaticTokens, transport_security
 from pika_mcp.settings import Settings
 
 TOKEN_A = "token-for-alice-0123456789abcdef"

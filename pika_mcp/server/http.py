@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -49,17 +48,17 @@ class StaticTokens:
     """
 
     def __init__(self, tokens: tuple[str, ...], key: bytes) -> None:
-        self._known = [(hashlib.sha256(t.encode()).digest(), owner_id(key, t)) for t in tokens]
+        self._key = key
+        self._known = [owner_id(key, t) for t in tokens]
 
     async def verify_token(self, token: str) -> Any:
         from mcp.server.auth.provider import AccessToken
 
-        digest = hashlib.sha256(token.encode()).digest()
-        person = None
-        for known, who in self._known:  # every token is compared, whichever matches
-            if hmac.compare_digest(digest, known):
-                person = who
-        if person is None:
+        person = owner_id(self._key, token)
+        known = False
+        for who in self._known:  # every token is compared, whichever matches
+            known |= hmac.compare_digest(person, who)
+        if not known:
             return None
         return AccessToken(token=token, client_id=person, scopes=[])
 
@@ -117,7 +116,7 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from pika_mcp.server import build_server
+    from pika_mcp.server.app import build_server
 
     auth: dict[str, Any] = {}
     if settings.tokens:
