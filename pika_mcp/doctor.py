@@ -81,7 +81,8 @@ def check_queue(settings: Settings) -> Line:
 
 
 def check_ledger(settings: Settings) -> Line:
-    from pika_mcp.ledger import SCHEMA_VERSION, Ledger
+    from pika_mcp.ledger import Ledger
+    from pika_mcp.ledger_schema import SCHEMA_VERSION
 
     path = settings.home / "jobs.sqlite3"
     try:

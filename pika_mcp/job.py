@@ -27,6 +27,7 @@ SUBMIT_OUTCOME_UNKNOWN: Final = "submit_outcome_unknown"  # the process died bet
 ERROR_TYPES: tuple[ErrorType, ...] = (CONTENT_POLICY, INVALID_INPUT, PROVIDER_ERROR, NOT_FOUND, SUBMIT_OUTCOME_UNKNOWN)
 
 LOCAL_OWNER = "local"  # the one person behind a stdio server
+SAVING_NOTE = "fal finished; saving the video"  # a live job whose video is being saved says so
 
 LOST_SUBMIT = (
     "pika-mcp stopped between sending the submit and reading fal's answer; fal may have the job. "

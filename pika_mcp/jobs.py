@@ -14,23 +14,23 @@ import anyio
 
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
-from pika_mcp.errors import FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
-from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, SUCCEEDED, Job, failure, job_error, lost_submit
+from pika_mcp.errors import FalError, JobNotFound, SubmitOutcomeUnknown
+from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, Job, failure, job_error, lost_submit
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
 from pika_mcp.money import estimate as estimate_cost
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
+from pika_mcp.saver import Saver
 from pika_mcp.store import JobStore
 from pika_mcp.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
+PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits: clients expect one at least every 10
 FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
 ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died (and ledger checkpoints)
-SAVE_ERROR_CHARS = 300  # a save_error is a sentence for the reader, not a traceback
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
@@ -75,7 +75,6 @@ class JobService:
         self.queue = queue
         self.backend = backend
         self.budget_usd = budget_usd
-        self._outputs = outputs
         self._resolve_media = resolve_media
         self._content_of = content_of
         self._clock = clock
@@ -83,9 +82,9 @@ class JobService:
         self.tracker_id = liveness.tracker_id if liveness else None
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
-        self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # before save_forever started
-        self._spawn: Callable[..., Any] | None = None
-        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None)
+        alive = liveness.alive if liveness else (lambda tracker_id: False)
+        self.saver = Saver(ledger, queue, outputs, on_saved=self._notify, tracker_id=self.tracker_id or "", alive=alive, clock=clock)
+        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=self.saver.later if self.saver.enabled else None)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -97,72 +96,19 @@ class JobService:
             if not job.submitted:
                 self.ledger.settle(job, FAILED, error=lost_submit(), note="recovered after restart")
             elif job.saving:  # fal had finished; the process saving the video died: save it here
-                self.save_later(job)
+                self.saver.later(job)
             else:
                 self.tracker.track(job, delay=0.0)
                 count += 1
         return count
 
     async def recover_downloads(self) -> None:
-        """Videos of succeeded jobs that could not be saved (`save_error`): try once more at start and now and then."""
-        if self._outputs is None:
-            return
-        alive = self._liveness.alive if self._liveness else (lambda tracker_id: False)
-        try:
-            jobs = self.ledger.claim_downloads(self.tracker_id or "", alive, self._clock() - SPEND_WINDOW)
-        except Exception:  # starting never depends on a save
-            log.exception("looking for unsaved videos failed")
-            return
-        for job in jobs:
-            await self._save(job)
-
-    def save_later(self, job: Job) -> None:
-        """fal finished this job: save its video in the background (see save_forever)."""
-        self._background(self._save, job)
-
-    def _background(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        if self._spawn is None:
-            self._pending.append((work, args))
-        else:
-            self._spawn(work, *args)
+        """Videos of succeeded jobs that could not be saved: try once more (at start, and now and then)."""
+        await self.saver.recover()
 
     async def save_forever(self) -> None:
-        """Save each video handed over, concurrently (downloads are bounded by the outputs' own pool)."""
-        async with anyio.create_task_group() as tg:
-            self._spawn = tg.start_soon
-            try:
-                while self._pending:
-                    work, args = self._pending.pop(0)
-                    tg.start_soon(work, *args)
-                await anyio.sleep_forever()
-            finally:
-                self._spawn = None
-
-    async def _save(self, job: Job) -> None:
-        """Download, measure and poster; then the job is `succeeded`, with `save_error` if the copy failed.
-
-        Any failure becomes `save_error`: a hostile or broken answer must never stop the server or hold the job.
-        A job already `succeeded` (a retry after `save_error`) only gets its local copy filled in."""
-        assert job.video is not None
-        try:
-            if self._outputs is None:
-                raise RuntimeError("no output folder")
-            facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
-            video = {**job.video, **facts, "save_error": None}
-        except Exception as exc:
-            log.warning("could not save the video of %s: %s", job.job_id, exc)
-            reason = str(exc) if isinstance(exc, PikaError) else f"{type(exc).__name__}: {exc}"
-            video = {**job.video, "save_error": reason[:SAVE_ERROR_CHARS]}
-        try:
-            if job.finished:
-                saved = self.ledger.update(job, video=video)
-            else:
-                note = "saved" if video.get("local_path") else "not saved"
-                saved = self.ledger.settle(job, SUCCEEDED, note=note, video=video) or self.ledger.reload(job)
-        except Exception:
-            log.exception("recording the saved video of %s failed", job.job_id)
-            return
-        await self._notify(saved)
+        """Save the videos of the jobs fal finishes, in the background, for as long as the server runs."""
+        await self.saver.forever()
 
     async def adopt_forever(self) -> None:
         """Another process on this home may die with live jobs: take them over."""
@@ -255,8 +201,7 @@ class JobService:
             log.exception("recording fal's answer for %s failed", job.local_id)
             return self.ledger.update(job, status=FAILED, error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
-        if self._outputs is not None:  # the measuring child is ready by the time fal finishes
-            self._background(self._outputs.measurer.warm)
+        self.saver.warm()
         await self._notify(job)
         return job, False
 

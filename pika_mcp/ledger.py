@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import builtins
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pika_mcp.job import LIVE, SUCCEEDED, Job, JobStatus
+from pika_mcp.ledger_schema import from_row, migrate, to_row
 from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, check_budget
 from pika_mcp.owners import private_file
 from pika_mcp.store import Alive, HistoryEntry
@@ -32,66 +32,6 @@ DEDUPES = f"status NOT IN {_among(UNREUSABLE_STATUSES)}"
 IS_LIVE = f"status IN {_among(LIVE)}"
 SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
 SAME_CALL_SQL = f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
-
-# Each entry moves the schema one version up; the index + 1 is the version it produces.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        local_id TEXT PRIMARY KEY,
-        request_id TEXT UNIQUE,
-        owner TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        endpoint_id TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        status TEXT NOT NULL,
-        queue_position INTEGER,
-        status_url TEXT,
-        response_url TEXT,
-        cancel_url TEXT,
-        estimated_cost_usd REAL NOT NULL,
-        arguments TEXT NOT NULL,
-        args_key TEXT NOT NULL,
-        video TEXT,
-        error TEXT,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE INDEX jobs_owner_created ON jobs (owner, created_at DESC);
-    CREATE INDEX jobs_live ON jobs (status) WHERE status IN ('queued', 'running');
-    CREATE INDEX jobs_dedupe ON jobs (owner, args_key, created_at DESC);
-    CREATE TABLE events (
-        local_id TEXT NOT NULL REFERENCES jobs (local_id),
-        status TEXT NOT NULL,
-        at REAL NOT NULL,
-        note TEXT
-    );
-    CREATE INDEX events_job ON events (local_id, at);
-    CREATE TABLE uploads (
-        sha256 TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        url TEXT NOT NULL,
-        content_type TEXT NOT NULL,
-        file_size INTEGER NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (sha256, backend)
-    );
-    """,
-    # v2: which process tracks each job, so that processes sharing a home split the work.
-    """
-    ALTER TABLE jobs ADD COLUMN tracker TEXT;
-    """,
-    # v3: fal's answer to the last cancel, shown in the job view.
-    """
-    ALTER TABLE jobs ADD COLUMN cancel_outcome TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-_JSON_COLUMNS = ("arguments", "video", "error")
-_COLUMNS = tuple(f.name for f in fields(Job))
-
 
 class Ledger:
     """The SQLite store (pika_mcp.store.Store): all reads and writes of the jobs file; safe to share between threads
@@ -136,16 +76,7 @@ class Ledger:
 
     def _migrate(self) -> None:
         with self._tx() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"The ledger {self.path} has schema version {version}, newer than this pika-mcp "
-                    f"understands ({SCHEMA_VERSION}). Upgrade pika-mcp."
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in filter(str.strip, step.split(";")):
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            migrate(db, self.path)
 
     @property
     def schema_version(self) -> int:
@@ -165,7 +96,7 @@ class Ledger:
 
     def add(self, job: Job, note: str = "intent recorded") -> None:
         """The intent row, written before the submit is sent."""
-        row = _to_row(job)
+        row = to_row(job)
         with self._tx() as db:
             db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, note))
@@ -174,7 +105,7 @@ class Ledger:
         """Apply changes to one job; a status change is also written to its history."""
         now = time.time()
         new = replace(job, **changes, updated_at=now)
-        row = _to_row(new, (*changes, "updated_at"))
+        row = to_row(new, (*changes, "updated_at"))
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ?", (*row.values(), job.local_id))
             if "status" in changes and changes["status"] != job.status or note:
@@ -186,7 +117,7 @@ class Ledger:
         process settled it first; None then."""
         now = time.time()
         new = replace(job, status=status, updated_at=now, **changes)
-        row = _to_row(new, (*changes, "status", "updated_at"))
+        row = to_row(new, (*changes, "status", "updated_at"))
         with self._tx() as db:
             cursor = db.execute(
                 f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ? AND {IS_LIVE}",
@@ -204,11 +135,11 @@ class Ledger:
                 cursor = db.execute(SAME_CALL_SQL, (job.owner, job.args_key, dedupe_since))
                 names = [d[0] for d in cursor.description]
                 if (found := cursor.fetchone()) is not None:
-                    return _from_row(dict(zip(names, found, strict=True)))
+                    return from_row(dict(zip(names, found, strict=True)))
             if budget is not None:
                 spent = db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()[0]
                 check_budget(spent, job.estimated_cost_usd, budget)
-            row = _to_row(job)
+            row = to_row(job)
             db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, "intent recorded"))
         return None
@@ -296,7 +227,7 @@ class Ledger:
         with self._lock:
             cursor = self._db.execute(query, params)
             names = [d[0] for d in cursor.description]
-            return [_from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
+            return [from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
     # -- uploads ---------------------------------------------------------------------------------
 
@@ -314,23 +245,3 @@ class Ledger:
                 (sha256, backend, url, content_type, file_size, time.time()),
             )
 
-
-def _to_row(job: Job, names: tuple[str, ...] = _COLUMNS) -> dict[str, Any]:
-    """The job's columns as SQLite stores them (all of them, or only the named ones)."""
-    row: dict[str, Any] = {}
-    for name in dict.fromkeys(names):
-        value = getattr(job, name)
-        if name in _JSON_COLUMNS:
-            value = None if value is None else json.dumps(value, separators=(",", ":"))
-        elif name == "cancel_requested":
-            value = int(value)
-        row[name] = value
-    return row
-
-
-def _from_row(row: dict[str, Any]) -> Job:
-    for name in _JSON_COLUMNS:
-        if row[name] is not None:
-            row[name] = json.loads(row[name])
-    row["cancel_requested"] = bool(row["cancel_requested"])
-    return Job(**{k: row[k] for k in _COLUMNS})

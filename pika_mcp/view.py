@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from pika_mcp.catalog import BY_ID, usd
-from pika_mcp.job import FAILED, LIVE, QUEUED, RUNNING, SUBMIT_OUTCOME_UNKNOWN, SUCCEEDED, ErrorType, Job, JobStatus
+from pika_mcp.job import FAILED, LIVE, QUEUED, RUNNING, SAVING_NOTE, SUBMIT_OUTCOME_UNKNOWN, SUCCEEDED, ErrorType, Job, JobStatus
 from pika_mcp.models import MEDIA_FIELDS
 
 
@@ -80,7 +80,6 @@ class UploadView(BaseModel):
 
 
 SANDBOX_NOTE = "Sandbox backend: the video is a local preview, not Pika's model, and costs nothing."
-SAVING_NOTE = "fal finished; saving the video"
 
 
 def rfc3339(epoch: float) -> str:

@@ -132,3 +132,7 @@ def test_httpx2s_exceptions_are_named_in_one_module() -> None:
                 naming.add(name)
     assert naming == {ERRORS_MODULE}
 
+
+def test_no_module_is_over_300_lines() -> None:
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}

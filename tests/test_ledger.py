@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pika_mcp.job import Job
-from pika_mcp.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from pika_mcp.ledger import Ledger
+from pika_mcp.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def job(local_id: str = "local-1", **changes: object) -> Job:
