@@ -147,7 +147,7 @@ class JobService:
     async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
         """Returns (job, deduplicated). Raises for a call that produced no job."""
         body = call.body()
-        # A local file counts by its content, not its path (DESIGN.md, Idempotency): an edited image is a new call.
+        # A local file counts by its content, not its path: an edited image at the same path is a new call.
         key = call_key(endpoint, await self._content_of(body) if _has_local_media(body) else body)
         estimate = self.estimate(endpoint, body)
         if _has_local_media(body):  # refuse or dedupe before uploading anything; add_unless decides for good

@@ -88,7 +88,7 @@ class Outputs:
             private_folder(self.poster_dir)
             poster_path = self.poster_dir / f"{job.local_id}.jpg"
             poster_path.write_bytes(poster)
-            private_file(poster_path)  # PIKA_MCP_HOME is private to the user (DESIGN.md, Secrets)
+            private_file(poster_path)  # PIKA_MCP_HOME holds prompts and videos: private to the user (0600)
             facts["poster_path"] = str(poster_path)
         return facts
 

@@ -136,3 +136,11 @@ def test_httpx2s_exceptions_are_named_in_one_module() -> None:
 def test_no_module_is_over_300_lines() -> None:
     long = {name: n for name, path in modules().items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_the_readmes_layout_names_every_module() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    short = {name: name.rpartition(".")[2] for name in modules() if name != "pika_mcp"}
+    unnamed = {name for name, last in short.items() if f"`{last}`" not in layout and f"`{last}/`" not in layout}
+    assert unnamed == set()

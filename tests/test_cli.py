@@ -20,7 +20,7 @@ import pytest
 import pika_mcp
 from pika_mcp.catalog import BY_TOOL, ENDPOINTS
 from pika_mcp.cli import main
-from pika_mcp.clients import CLIENTS
+from pika_mcp.client_configs import CLIENTS
 from pika_mcp.doctor import doctor
 from pika_mcp.options import arguments_of, tool_parser
 from pika_mcp.settings import Settings

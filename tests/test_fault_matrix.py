@@ -1,4 +1,4 @@
-"""The fault matrix: every fault the sandbox injects, at every operation, against DESIGN.md's retry table.
+"""The fault matrix: every fault the sandbox injects, at every operation, against the retry policy (pika_mcp/retry.py).
 
 Each cell injects one fault once (the way fal has a bad moment) and checks what the caller sees:
 

@@ -55,7 +55,7 @@ PROBLEM_WORDS = ("job", "path", "file", "folder", "exist")  # what refusals of j
 TEN_MB = 10 * 1024 * 1024
 
 GENERATION_SCHEMAS = {e.tool: input_schema(e) for e in ENDPOINTS}
-JOB_TOOL_FIELDS: dict[str, dict[str, str]] = {  # DESIGN.md's job tools: argument name -> JSON type
+JOB_TOOL_FIELDS: dict[str, dict[str, str]] = {  # the job tools: argument name -> JSON type
     "pika_get_job": {"job_id": "string"},
     "pika_wait_for_job": {"job_id": "string", "timeout_seconds": "integer"},
     "pika_cancel_job": {"job_id": "string"},
