@@ -17,7 +17,7 @@ from bench.stats import summarize
 NAME = "2 cold start"
 GOAL = Goal("ratio", most=1.3)
 UNREACHABLE_FAL = "http://127.0.0.1:9"  # nothing is sent to fal before the first call
-HEAVY = ("av", "PIL", "numpy", "pika_mcp.sandbox", "pika_mcp.media", "pika_mcp.http", "uvicorn", "sqlite3")
+HEAVY = ("av", "PIL", "numpy", "pika_mcp.sandbox", "pika_mcp.media", "pika_mcp.server.http", "uvicorn", "sqlite3")
 
 
 async def measure(report: Report, sizes: Sizes, work: Path) -> None:

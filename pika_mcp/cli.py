@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pika_mcp import __version__
+from pika_mcp.client_configs import CLIENTS
 from pika_mcp.errors import ConfigError, PikaError, scrub, secret_parts
 from pika_mcp.owners import private_file, private_folder
 from pika_mcp.settings import Settings, key_problem
@@ -22,7 +23,6 @@ log = logging.getLogger("pika_mcp")
 
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_BACKUPS = 3
-CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode")
 PEOPLE = ("demo", "generate", "jobs", "doctor")  # commands whose stderr a person reads: log lines only with -v
 VERBOSE_FLAGS = ("-v", "--verbose")
 STDIO_HINT = (
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     try:
         if command == "config":
-            from pika_mcp.clients import client_config, key_hint
+            from pika_mcp.client_configs import client_config, key_hint
 
             print(client_config(args.client))
             print(key_hint(args.client), file=sys.stderr)
@@ -171,7 +171,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from pika_mcp.server import build_server
 
     if getattr(args, "http", False):
-        from pika_mcp.http import serve_http
+        from pika_mcp.server.http import serve_http
 
         if taken := port_taken(args.host, args.port):
             print(f"pika-mcp: {taken}", file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 from mcp import Client
 
+from pika_mcp.job import LIVE, SUCCEEDED
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 
@@ -68,11 +69,11 @@ async def _demo(settings: Settings, out: Any) -> int:
             return 1
         job = result.structured_content or {}
         for _ in range(MAX_WAIT_CALLS):  # the wait wakes on the job's change, the save included
-            if job.get("status") not in ("queued", "running"):
+            if job.get("status") not in LIVE:
                 break
             result = await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30}, progress_callback=progress)
             job = result.structured_content or {}
-        if job.get("status") != "succeeded":
+        if job.get("status") != SUCCEEDED:
             say(f"The job ended {job.get('status')}: {job.get('error')}")
             return 1
         video = job.get("video") or {}  # a job says succeeded once its video is saved: no second look needed

@@ -105,7 +105,8 @@ def check_database(settings: Settings) -> Line:
 def check_ledger(settings: Settings) -> Line:
     if settings.database_url:
         return check_database(settings)
-    from pika_mcp.ledger import SCHEMA_VERSION, Ledger
+    from pika_mcp.ledger import Ledger
+    from pika_mcp.ledger_schema import SCHEMA_VERSION
 
     path = settings.home / "jobs.sqlite3"
     try:

@@ -91,27 +91,27 @@ class PeerLease:
         self.store = store
         self.peers = peers or PgPeers(store)
         self.seconds = seconds
-        self.token = new_peer_id()
+        self.tracker_id = new_peer_id()
         self._renewed = time.monotonic()
 
     def __enter__(self) -> PeerLease:
-        self.store.peer = self.token
-        self.peers.renew_peer(self.token, self.seconds)
+        self.store.peer = self.tracker_id
+        self.peers.renew_peer(self.tracker_id, self.seconds)
         self._renewed = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.peers.drop_peer(self.token)
+            self.peers.drop_peer(self.tracker_id)
         except Exception:  # the database is gone: the lease lapses on its own
             log.warning("could not end this peer's lease; the others take its jobs when it lapses")
 
-    def alive(self, token: str | None) -> bool:
-        if token is None:
+    def alive(self, tracker_id: str | None) -> bool:
+        if tracker_id is None:
             return False
-        if token == self.token:
+        if tracker_id == self.tracker_id:
             return True
-        return bool(self.peers.peer_alive(token))
+        return bool(self.peers.peer_alive(tracker_id))
 
     async def renew_forever(self, on_lost: Callable[[], None]) -> None:
         """Renew; a peer cut off from the database for most of a lease stops tracking (`on_lost`) and comes back
@@ -120,15 +120,15 @@ class PeerLease:
             await anyio.sleep(self.seconds / RENEWALS_PER_LEASE)
             try:
                 with anyio.fail_after(self.seconds / RENEWALS_PER_LEASE):  # a renewal that hangs has failed
-                    await anyio.to_thread.run_sync(self.peers.renew_peer, self.token, self.seconds, abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(self.peers.renew_peer, self.tracker_id, self.seconds, abandon_on_cancel=True)
                 self._renewed = time.monotonic()
             except (Exception, TimeoutError) as exc:
                 log.warning("could not renew this peer's lease: %s", exc)
                 if time.monotonic() - self._renewed > self.seconds * GIVE_UP_SHARE:
                     log.error("this peer's lease is lapsing: it stops tracking its jobs; another peer takes them over")
                     on_lost()
-                    self.token = new_peer_id()
-                    self.store.peer = self.token
+                    self.tracker_id = new_peer_id()
+                    self.store.peer = self.tracker_id
                     self._renewed = time.monotonic()  # not renewed, but the next try starts a new lease
 
 

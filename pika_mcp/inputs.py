@@ -15,11 +15,11 @@ import anyio
 from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FileRefused, InputError
 from pika_mcp.files import FilePolicy, LocalFile
-from pika_mcp.ledger import Ledger
 from pika_mcp.models import MAX_DATA_URI_BYTES, MEDIA_FIELDS, data_uri_size
 from pika_mcp.origins import Origins, refusal
 from pika_mcp.sniff import SNIFF_BYTES, sniff
 from pika_mcp.storage import FalStorage
+from pika_mcp.store import UploadCache
 
 HASH_CHUNK = 1 << 20
 # Files up to this size are hashed before anything is sent, so a cached one costs no request at all;
@@ -63,7 +63,7 @@ class _Bytes:
 class Inputs:
     policy: FilePolicy | None  # None: local files are refused (HTTP without PIKA_MCP_ALLOWED_DIRS)
     storage: FalStorage
-    ledger: Ledger
+    ledger: UploadCache
     origin: str  # the storage the cache is valid for
     trusted: Origins = field(default_factory=Origins)  # fal's configured origins: their URLs pass as they are, http included
     _digests: OrderedDict[tuple[int, ...], str] = field(default_factory=OrderedDict, repr=False)

@@ -14,26 +14,23 @@ import anyio
 
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
-from pika_mcp.errors import BudgetExceeded, FalError, JobNotFound, PikaError, SubmitOutcomeUnknown
-from pika_mcp.ledger import TERMINAL, Job, Ledger
+from pika_mcp.errors import FalError, JobNotFound, SubmitOutcomeUnknown
+from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, Job, failure, job_error, lost_submit
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import MEDIA_FIELDS
+from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
+from pika_mcp.money import estimate as estimate_cost
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
-from pika_mcp.tracker import RemoteWatch, Tracker, failure
+from pika_mcp.saver import Saver
+from pika_mcp.store import JobStore
+from pika_mcp.tracker import RemoteWatch, Tracker
 
 log = logging.getLogger(__name__)
 
-DEDUPE_WINDOW = 600.0  # seconds: an identical call within 10 minutes returns the first job
-SPEND_WINDOW = 86_400.0  # the budget counts the last 24 hours
-PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits (DESIGN: at most 10)
+PROGRESS_EVERY = 5.0  # seconds between progress notifications while a call waits: clients expect one at least every 10
 FOREIGN_RELOAD = 0.5  # a job another process tracks: re-read the ledger this often while waiting on it
 ADOPT_EVERY = 10.0  # seconds between looks for jobs whose tracking process died (and ledger checkpoints)
-SAVE_ERROR_CHARS = 300  # a save_error is a sentence for the reader, not a traceback
-LOST_SUBMIT = (
-    "pika-mcp stopped between sending the submit and reading fal's answer; fal may have the job. "
-    "Check https://fal.ai/dashboard before retrying."
-)
 
 Listener = Callable[[Job], Awaitable[None]]
 Progress = Callable[[Job, float], Awaitable[None]]
@@ -63,7 +60,7 @@ def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
 class JobService:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: JobStore,
         queue: FalQueue,
         *,
         backend: str,
@@ -80,7 +77,6 @@ class JobService:
         self.queue = queue
         self.backend = backend
         self.budget_usd = budget_usd
-        self._outputs = outputs
         self._resolve_media = resolve_media
         self._content_of = content_of
         self._clock = clock
@@ -88,93 +84,41 @@ class JobService:
         self._adopt_every = adopt_every
         self._changed: dict[str, anyio.Event] = {}
         self.listeners: list[Listener] = []
-        self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # before save_forever started
-        self._spawn: Callable[..., Any] | None = None
-        self.tracker = Tracker(
-            ledger, queue, on_change=self._notify, on_video=self.save_later if outputs is not None else None, remote=remote
+        alive = liveness.alive if liveness else (lambda tracker_id: False)
+        self.saver = Saver(
+            ledger, queue, outputs, on_saved=self._notify, tracker_id=lambda: self.tracker_id or "", alive=alive, clock=clock
         )
+        on_video = self.saver.later if self.saver.enabled else None
+        self.tracker = Tracker(ledger, queue, on_change=self._notify, on_video=on_video, remote=remote)
 
     @property
-    def me(self) -> str | None:
+    def tracker_id(self) -> str | None:
         """This process's (or peer's) tracker id; a peer whose lease lapsed comes back under a new one."""
-        return self._liveness.token if self._liveness else None
+        return self._liveness.tracker_id if self._liveness else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def recover(self) -> int:
         """Adopt the unfinished jobs of dead processes: an unanswered submit fails, the rest are tracked."""
-        alive = self._liveness.alive if self._liveness else (lambda token: False)
+        alive = self._liveness.alive if self._liveness else (lambda tracker_id: False)
         count = 0
-        for job in self.ledger.claim_orphans(self.me or "", alive):
+        for job in self.ledger.claim_orphans(self.tracker_id or "", alive):
             if not job.submitted:
-                self.ledger.settle(job, "failed", error=_lost(LOST_SUBMIT), note="recovered after restart")
+                self.ledger.settle(job, FAILED, error=lost_submit(), note="recovered after restart")
             elif job.saving:  # fal had finished; the process saving the video died: save it here
-                self.save_later(job)
+                self.saver.later(job)
             else:
                 self.tracker.track(job, delay=0.0)
                 count += 1
         return count
 
     async def recover_downloads(self) -> None:
-        """Videos of succeeded jobs that could not be saved (`save_error`): try once more at start and now and then."""
-        if self._outputs is None:
-            return
-        alive = self._liveness.alive if self._liveness else (lambda token: False)
-        try:
-            jobs = self.ledger.claim_downloads(self.me or "", alive, self._clock() - SPEND_WINDOW)
-        except Exception:  # starting never depends on a save
-            log.exception("looking for unsaved videos failed")
-            return
-        for job in jobs:
-            await self._save(job)
-
-    def save_later(self, job: Job) -> None:
-        """fal finished this job: save its video in the background (see save_forever)."""
-        self._background(self._save, job)
-
-    def _background(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        if self._spawn is None:
-            self._pending.append((work, args))
-        else:
-            self._spawn(work, *args)
+        """Videos of succeeded jobs that could not be saved: try once more (at start, and now and then)."""
+        await self.saver.recover()
 
     async def save_forever(self) -> None:
-        """Save each video handed over, concurrently (downloads are bounded by the outputs' own pool)."""
-        async with anyio.create_task_group() as tg:
-            self._spawn = tg.start_soon
-            try:
-                while self._pending:
-                    work, args = self._pending.pop(0)
-                    tg.start_soon(work, *args)
-                await anyio.sleep_forever()
-            finally:
-                self._spawn = None
-
-    async def _save(self, job: Job) -> None:
-        """Download, measure and poster; then the job is `succeeded`, with `save_error` if the copy failed.
-
-        Any failure becomes `save_error`: a hostile or broken answer must never stop the server or hold the job.
-        A job already `succeeded` (a retry after `save_error`) only gets its local copy filled in."""
-        assert job.video is not None
-        try:
-            if self._outputs is None:
-                raise RuntimeError("no output folder")
-            facts = await self._outputs.save(job, self.queue.url(job.video["url"]))
-            video = {**job.video, **facts, "save_error": None}
-        except Exception as exc:
-            log.warning("could not save the video of %s: %s", job.job_id, exc)
-            reason = str(exc) if isinstance(exc, PikaError) else f"{type(exc).__name__}: {exc}"
-            video = {**job.video, "save_error": reason[:SAVE_ERROR_CHARS]}
-        try:
-            if job.finished:
-                saved = self.ledger.update(job, video=video)
-            else:
-                note = "saved" if video.get("local_path") else "not saved"
-                saved = self.ledger.settle(job, "succeeded", note=note, video=video) or self.ledger.reload(job)
-        except Exception:
-            log.exception("recording the saved video of %s failed", job.job_id)
-            return
-        await self._notify(saved)
+        """Save the videos of the jobs fal finishes, in the background, for as long as the server runs."""
+        await self.saver.forever()
 
     async def adopt_forever(self) -> None:
         """Another process on this home may die with live jobs: take them over."""
@@ -204,22 +148,20 @@ class JobService:
     # -- the tools ------------------------------------------------------------------------------
 
     def estimate(self, endpoint: Endpoint, body: dict[str, Any]) -> float:
-        return 0.0 if self.backend == "sandbox" else endpoint.price.usd(body)
+        return estimate_cost(endpoint, body, self.backend)
 
     def _check(self, owner: str, key: str, force_new: bool, estimate: float) -> Job | None:
         now = self._clock()
         if not force_new and (earlier := self.ledger.recent_same(owner, key, now - DEDUPE_WINDOW)):
             return earlier
         if self.budget_usd is not None:
-            spent = self.ledger.spend(owner, now - SPEND_WINDOW)
-            if spent + estimate > self.budget_usd + 1e-9:
-                raise BudgetExceeded(spent=spent, cap=self.budget_usd, estimate=estimate)
+            check_budget(self.ledger.spend(owner, now - SPEND_WINDOW), estimate, self.budget_usd)
         return None
 
     async def submit(self, owner: str, endpoint: Endpoint, call: Call) -> tuple[Job, bool]:
         """Returns (job, deduplicated). Raises for a call that produced no job."""
         body = call.body()
-        # A local file counts by its content, not its path (DESIGN.md, Idempotency): an edited image is a new call.
+        # A local file counts by its content, not its path: an edited image at the same path is a new call.
         key = call_key(endpoint, await self._content_of(body) if _has_local_media(body) else body)
         estimate = self.estimate(endpoint, body)
         if _has_local_media(body):  # refuse or dedupe before uploading anything; add_unless decides for good
@@ -233,13 +175,13 @@ class JobService:
             tool=endpoint.tool,
             endpoint_id=endpoint.endpoint_id,
             backend=self.backend,
-            status="queued",
+            status=QUEUED,
             estimated_cost_usd=estimate,
             arguments=sent,
             args_key=key,
             created_at=now,
             updated_at=now,
-            tracker=self.me,
+            tracker=self.tracker_id,
         )
         earlier = self.ledger.add_unless(
             job,
@@ -252,13 +194,13 @@ class JobService:
         try:
             submitted = await self.queue.submit(endpoint.endpoint_id, sent)
         except SubmitOutcomeUnknown as exc:
-            return self.ledger.update(job, status="failed", error=_lost(str(exc))), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(str(exc))), False
         except FalError as exc:
-            self.ledger.update(job, status="failed", error=failure(exc), note="submit refused")
+            self.ledger.update(job, status=FAILED, error=failure(exc), note="submit refused")
             raise
         except Exception as exc:  # sent, and an answer we could not read: fal may have the job (and bill it)
             log.exception("the submit of %s ended unexpectedly", job.local_id)
-            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         try:
             job = self.ledger.update(
                 job,
@@ -271,10 +213,9 @@ class JobService:
             )
         except Exception as exc:  # e.g. a request_id fal already gave another job
             log.exception("recording fal's answer for %s failed", job.local_id)
-            return self.ledger.update(job, status="failed", error=_lost(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
+            return self.ledger.update(job, status=FAILED, error=lost_submit(f"{LOST_SUBMIT} ({type(exc).__name__})")), False
         self.tracker.track(job)
-        if self._outputs is not None:  # the measuring child is ready by the time fal finishes
-            self._background(self._outputs.measurer.warm)
+        self.saver.warm()
         await self._notify(job)
         return job, False
 
@@ -285,6 +226,22 @@ class JobService:
         if not job.finished:
             self.tracker.attention(job.local_id)
         return job
+
+    def lookup(self, owner: str, job_id: str) -> Job | None:
+        """The owner's job, or None; unlike `get`, not a look that speeds up its tracking."""
+        return self.ledger.get(job_id, owner)
+
+    def watch(self, local_id: str) -> None:
+        """Someone subscribed to this job: follow it quickly until `unwatch`."""
+        self.tracker.watch(local_id)
+
+    def unwatch(self, local_id: str) -> None:
+        self.tracker.unwatch(local_id)
+
+    def video_url(self, job: Job) -> str | None:
+        """The URL of a job's video as a caller can fetch it (a sandbox's stored path rebased on its live address)."""
+        stored = (job.video or {}).get("url")
+        return self.queue.url(stored) if stored else None
 
     async def wait(self, owner: str, job_id: str, timeout: float, progress: Progress | None = None) -> Job:
         """Wait up to `timeout` seconds for the job to finish; never cancels it."""
@@ -322,12 +279,12 @@ class JobService:
             return job
         note = f"cancel: {outcome}"
         if outcome == "OK":
-            settled = self.ledger.settle(job, "cancelled", note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
+            settled = self.ledger.settle(job, CANCELLED, note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
             job = settled or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "NOT_FOUND":
-            error = {"type": "not_found", "message": "fal no longer knows this request (cancel answered NOT_FOUND).", "detail": None}
-            job = self.ledger.settle(job, "failed", note=note, error=error, cancel_outcome=outcome) or self.ledger.reload(job)
+            error = job_error(NOT_FOUND, "fal no longer knows this request (cancel answered NOT_FOUND).")
+            job = self.ledger.settle(job, FAILED, note=note, error=error, cancel_outcome=outcome) or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "CANCELLATION_REQUESTED":
             job = self.ledger.update(job, cancel_requested=True, note=note, cancel_outcome=outcome)
@@ -342,9 +299,3 @@ class JobService:
         spent = self.ledger.spend(owner, self._clock() - SPEND_WINDOW)
         return self.ledger.list(owner, status, limit), spent
 
-
-def _lost(message: str) -> dict[str, Any]:
-    return {"type": "submit_outcome_unknown", "message": message, "detail": None}
-
-
-__all__ = ["JobService", "TERMINAL", "call_key"]

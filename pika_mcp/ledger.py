@@ -1,138 +1,41 @@
-"""The job ledger: every job and each of its status changes, in one SQLite file (WAL) with a versioned schema."""
+"""The job ledger: the SQLite store (one WAL file with a versioned schema) of every job, its status changes and uploads."""
 
 from __future__ import annotations
 
-import json
+import builtins
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pika_mcp.errors import BudgetExceeded
+from pika_mcp.job import LIVE, SUCCEEDED, Job, JobStatus
+from pika_mcp.ledger_schema import from_row, migrate, to_row
+from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, check_budget
 from pika_mcp.owners import private_file
+from pika_mcp.store import Alive, HistoryEntry
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-LIVE: frozenset[str] = frozenset({"queued", "running"})
-LOCAL_OWNER = "local"
 BUSY_TIMEOUT_MS = 10_000  # several processes share one home; writers wait rather than fail
 
-# The money rules in SQL (DESIGN.md, "Money" and "Idempotency"). A job counts as spend unless it failed or was
-# cancelled, except a submit whose answer was lost: fal may have made that job and may bill it. An identical
-# call is answered by an earlier job unless that one failed or was cancelled.
-SPENDS = "(status NOT IN ('failed', 'cancelled') OR json_extract(error, '$.type') = 'submit_outcome_unknown')"
-DEDUPES = "status NOT IN ('failed', 'cancelled')"
+
+def _among(values: Iterable[str]) -> str:
+    """A set of our own constants as an SQL list: `('failed', 'cancelled')`."""
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+# The money rules of pika_mcp.money, in SQL.
+SPENDS = f"(status NOT IN {_among(UNSPENT_STATUSES)} OR json_extract(error, '$.type') IN {_among(SPENT_ERRORS)})"
+DEDUPES = f"status NOT IN {_among(UNREUSABLE_STATUSES)}"
+IS_LIVE = f"status IN {_among(LIVE)}"
 SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
 SAME_CALL_SQL = f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
 
-# Each entry moves the schema one version up; the index + 1 is the version it produces.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        local_id TEXT PRIMARY KEY,
-        request_id TEXT UNIQUE,
-        owner TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        endpoint_id TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        status TEXT NOT NULL,
-        queue_position INTEGER,
-        status_url TEXT,
-        response_url TEXT,
-        cancel_url TEXT,
-        estimated_cost_usd REAL NOT NULL,
-        arguments TEXT NOT NULL,
-        args_key TEXT NOT NULL,
-        video TEXT,
-        error TEXT,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE INDEX jobs_owner_created ON jobs (owner, created_at DESC);
-    CREATE INDEX jobs_live ON jobs (status) WHERE status IN ('queued', 'running');
-    CREATE INDEX jobs_dedupe ON jobs (owner, args_key, created_at DESC);
-    CREATE TABLE events (
-        local_id TEXT NOT NULL REFERENCES jobs (local_id),
-        status TEXT NOT NULL,
-        at REAL NOT NULL,
-        note TEXT
-    );
-    CREATE INDEX events_job ON events (local_id, at);
-    CREATE TABLE uploads (
-        sha256 TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        url TEXT NOT NULL,
-        content_type TEXT NOT NULL,
-        file_size INTEGER NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (sha256, backend)
-    );
-    """,
-    # v2: which process tracks each job, so that processes sharing a home split the work.
-    """
-    ALTER TABLE jobs ADD COLUMN tracker TEXT;
-    """,
-    # v3: fal's answer to the last cancel, shown in the job view.
-    """
-    ALTER TABLE jobs ADD COLUMN cancel_outcome TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class Job:
-    local_id: str
-    owner: str
-    tool: str
-    endpoint_id: str
-    backend: str
-    status: JobStatus
-    estimated_cost_usd: float
-    arguments: dict[str, Any]
-    args_key: str
-    created_at: float
-    updated_at: float
-    request_id: str | None = None
-    queue_position: int | None = None
-    status_url: str | None = None
-    response_url: str | None = None
-    cancel_url: str | None = None
-    video: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    cancel_requested: bool = False
-    tracker: str | None = None
-    cancel_outcome: str | None = None
-
-    @property
-    def job_id(self) -> str:
-        return self.request_id or self.local_id
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def submitted(self) -> bool:
-        return self.request_id is not None
-
-    @property
-    def saving(self) -> bool:
-        """fal finished and its answer is recorded, the local copy is not written yet: still `running`."""
-        return not self.finished and self.video is not None
-
-
-_JSON_COLUMNS = ("arguments", "video", "error")
-_COLUMNS = tuple(f.name for f in fields(Job))
-
-
 class Ledger:
-    """All reads and writes of the jobs file; safe to share between threads and between processes."""
+    """The SQLite store (pika_mcp.store.Store): all reads and writes of the jobs file; safe to share between threads
+    and between processes."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,16 +76,7 @@ class Ledger:
 
     def _migrate(self) -> None:
         with self._tx() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"The ledger {self.path} has schema version {version}, newer than this pika-mcp "
-                    f"understands ({SCHEMA_VERSION}). Upgrade pika-mcp."
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in filter(str.strip, step.split(";")):
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            migrate(db, self.path)
 
     @property
     def schema_version(self) -> int:
@@ -202,7 +96,7 @@ class Ledger:
 
     def add(self, job: Job, note: str = "intent recorded") -> None:
         """The intent row, written before the submit is sent."""
-        row = _to_row(job)
+        row = to_row(job)
         with self._tx() as db:
             db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, note))
@@ -211,22 +105,22 @@ class Ledger:
         """Apply changes to one job; a status change is also written to its history."""
         now = time.time()
         new = replace(job, **changes, updated_at=now)
-        row = _to_row(new, (*changes, "updated_at"))
+        row = to_row(new, (*changes, "updated_at"))
         with self._tx() as db:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ?", (*row.values(), job.local_id))
             if "status" in changes and changes["status"] != job.status or note:
                 db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, new.status, now, note))
         return new
 
-    def settle(self, job: Job, status: str, note: str | None = None, **changes: Any) -> Job | None:
+    def settle(self, job: Job, status: JobStatus, note: str | None = None, **changes: Any) -> Job | None:
         """Move a live job on (to a final status, or to `running` while its video is saved), unless another path or
         process settled it first; None then."""
         now = time.time()
-        new = replace(job, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
-        row = _to_row(new, (*changes, "status", "updated_at"))
+        new = replace(job, status=status, updated_at=now, **changes)
+        row = to_row(new, (*changes, "status", "updated_at"))
         with self._tx() as db:
             cursor = db.execute(
-                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ? AND status IN ('queued', 'running')",
+                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in row)} WHERE local_id = ? AND {IS_LIVE}",
                 (*row.values(), job.local_id),
             )
             if cursor.rowcount == 0:
@@ -241,44 +135,43 @@ class Ledger:
                 cursor = db.execute(SAME_CALL_SQL, (job.owner, job.args_key, dedupe_since))
                 names = [d[0] for d in cursor.description]
                 if (found := cursor.fetchone()) is not None:
-                    return _from_row(dict(zip(names, found, strict=True)))
+                    return from_row(dict(zip(names, found, strict=True)))
             if budget is not None:
                 spent = db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()[0]
-                if spent + job.estimated_cost_usd > budget + 1e-9:
-                    raise BudgetExceeded(spent=round(spent, 4), cap=budget, estimate=job.estimated_cost_usd)
-            row = _to_row(job)
+                check_budget(spent, job.estimated_cost_usd, budget)
+            row = to_row(job)
             db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job.local_id, job.status, job.created_at, "intent recorded"))
         return None
 
-    def claim_orphans(self, me: str, alive: Any) -> list[Job]:
+    def claim_orphans(self, tracker_id: str, alive: Alive) -> builtins.list[Job]:
         """Take over the unfinished jobs of processes that are gone (and jobs nobody tracks); return them."""
         with self._lock:
-            trackers = {r[0] for r in self._db.execute("SELECT DISTINCT tracker FROM jobs WHERE status IN ('queued', 'running')")}
-        dead = [t for t in trackers if t != me and not alive(t)]
+            trackers = {r[0] for r in self._db.execute(f"SELECT DISTINCT tracker FROM jobs WHERE {IS_LIVE}")}
+        dead = [t for t in trackers if t != tracker_id and not alive(t)]
         claimed: list[str] = []
         with self._tx() as db:
-            for token in dead:
-                where = "tracker IS NULL" if token is None else "tracker = ?"
-                params = () if token is None else (token,)
-                ids = [r[0] for r in db.execute(f"SELECT local_id FROM jobs WHERE status IN ('queued', 'running') AND {where}", params)]
-                db.execute(f"UPDATE jobs SET tracker = ? WHERE status IN ('queued', 'running') AND {where}", (me, *params))
+            for gone in dead:
+                where = "tracker IS NULL" if gone is None else "tracker = ?"
+                params = () if gone is None else (gone,)
+                ids = [r[0] for r in db.execute(f"SELECT local_id FROM jobs WHERE {IS_LIVE} AND {where}", params)]
+                db.execute(f"UPDATE jobs SET tracker = ? WHERE {IS_LIVE} AND {where}", (tracker_id, *params))
                 claimed.extend(ids)
         return [job for local_id in claimed if (job := self.get(local_id)) is not None]
 
-    def claim_downloads(self, me: str, alive: Any, since: float) -> list[Job]:
+    def claim_downloads(self, tracker_id: str, alive: Alive, since: float) -> builtins.list[Job]:
         """Succeeded jobs whose video could not be saved (`save_error`), never pruned ones: take them over to retry."""
         query = (
-            "SELECT local_id, tracker FROM jobs WHERE status = 'succeeded' AND created_at >= ? AND video IS NOT NULL "
+            f"SELECT local_id, tracker FROM jobs WHERE status = '{SUCCEEDED}' AND created_at >= ? AND video IS NOT NULL "
             "AND json_extract(video, '$.local_path') IS NULL AND json_extract(video, '$.pruned_at') IS NULL"
         )
         with self._lock:
             rows = self._db.execute(query, (since,)).fetchall()
         claimed = []
-        for local_id, token in rows:
-            if not alive(token):
+        for local_id, holder in rows:
+            if not alive(holder):
                 with self._tx() as db:
-                    db.execute("UPDATE jobs SET tracker = ? WHERE local_id = ?", (me, local_id))
+                    db.execute("UPDATE jobs SET tracker = ? WHERE local_id = ?", (tracker_id, local_id))
                 claimed.append(local_id)
         return [job for local_id in claimed if (job := self.get(local_id)) is not None]
 
@@ -287,7 +180,7 @@ class Ledger:
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         """By fal request id or local id; scoped to `owner` unless None (the tracker's view)."""
         query = "SELECT * FROM jobs WHERE (local_id = ? OR request_id = ?)"
-        params: list[Any] = [job_id, job_id]
+        params: builtins.list[Any] = [job_id, job_id]
         if owner is not None:
             query += " AND owner = ?"
             params.append(owner)
@@ -298,7 +191,7 @@ class Ledger:
         assert fresh is not None
         return fresh
 
-    def list(self, owner: str, status: str | None = None, limit: int = 20) -> list[Job]:
+    def list(self, owner: str, status: str | None = None, limit: int = 20) -> builtins.list[Job]:
         query, params = "SELECT * FROM jobs WHERE owner = ?", [owner]
         if status:
             query += " AND status = ?"
@@ -315,26 +208,26 @@ class Ledger:
             row = self._db.execute(SPEND_SQL, (owner, since)).fetchone()
         return round(float(row[0]), 4)
 
-    def prunable(self, before: float) -> list[Job]:
+    def prunable(self, before: float) -> builtins.list[Job]:
         """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
         return self._select(
-            "SELECT * FROM jobs WHERE status = 'succeeded' AND video IS NOT NULL "
+            f"SELECT * FROM jobs WHERE status = '{SUCCEEDED}' AND video IS NOT NULL "
             "AND (json_extract(video, '$.local_path') IS NOT NULL OR json_extract(video, '$.poster_path') IS NOT NULL) "
-            "AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = 'succeeded') < ? "
+            f"AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = '{SUCCEEDED}') < ? "
             "ORDER BY created_at",
             [before],
         )
 
-    def history(self, job: Job) -> list[tuple[str, float, str | None]]:
+    def history(self, job: Job) -> builtins.list[HistoryEntry]:
         with self._lock:
             rows = self._db.execute("SELECT status, at, note FROM events WHERE local_id = ? ORDER BY at, rowid", (job.local_id,))
-            return [tuple(r) for r in rows.fetchall()]  # type: ignore[misc]
+            return [(str(status), float(at), note) for status, at, note in rows.fetchall()]
 
-    def _select(self, query: str, params: list[Any]) -> list[Job]:
+    def _select(self, query: str, params: builtins.list[Any]) -> builtins.list[Job]:
         with self._lock:
             cursor = self._db.execute(query, params)
             names = [d[0] for d in cursor.description]
-            return [_from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
+            return [from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
     # -- uploads ---------------------------------------------------------------------------------
 
@@ -352,23 +245,3 @@ class Ledger:
                 (sha256, backend, url, content_type, file_size, time.time()),
             )
 
-
-def _to_row(job: Job, names: tuple[str, ...] = _COLUMNS) -> dict[str, Any]:
-    """The job's columns as SQLite stores them (all of them, or only the named ones)."""
-    row: dict[str, Any] = {}
-    for name in dict.fromkeys(names):
-        value = getattr(job, name)
-        if name in _JSON_COLUMNS:
-            value = None if value is None else json.dumps(value, separators=(",", ":"))
-        elif name == "cancel_requested":
-            value = int(value)
-        row[name] = value
-    return row
-
-
-def _from_row(row: dict[str, Any]) -> Job:
-    for name in _JSON_COLUMNS:
-        if row[name] is not None:
-            row[name] = json.loads(row[name])
-    row["cancel_requested"] = bool(row["cancel_requested"])
-    return Job(**{k: row[k] for k in _COLUMNS})

@@ -1,4 +1,4 @@
-"""Which pika-mcp processes sharing a home are alive: each holds a lock file named by its token while it runs."""
+"""Which pika-mcp processes sharing a home are alive: each holds a lock file named by its tracker id while it runs."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pika_mcp.lockfile import FileLock
 
 
 class Liveness:
-    """This process's token, held as a lock in `folder`; a token whose lock is free belongs to a dead process."""
+    """This process's tracker id (the `tracker` of the jobs it follows), held as a lock in `folder`; an id whose lock
+    is free belongs to a dead process."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.token = uuid.uuid4().hex
-        self._lock = FileLock(folder / f"{self.token}.lock")
+        self.tracker_id = uuid.uuid4().hex
+        self._lock = FileLock(folder / f"{self.tracker_id}.lock")
 
     def __enter__(self) -> Liveness:
         if not self._lock.acquire():  # pragma: no cover - a fresh random name cannot be held
@@ -27,12 +28,12 @@ class Liveness:
         self._lock.release()
         _discard(self._lock.path)
 
-    def alive(self, token: str | None) -> bool:
-        if token is None:
+    def alive(self, tracker_id: str | None) -> bool:
+        if tracker_id is None:
             return False
-        if token == self.token:
+        if tracker_id == self.tracker_id:
             return True
-        path = self.folder / f"{token}.lock"
+        path = self.folder / f"{tracker_id}.lock"
         if not path.exists():
             return False
         probe = FileLock(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pika_mcp import __version__
-from pika_mcp.clients import CLIENTS, config_object
+from pika_mcp.client_configs import CLIENTS, config_object
 
 REGISTRY_NAME = "io.github.pika-mcp/pika-mcp"
 REPOSITORY = "https://github.com/pika-mcp/pika-mcp"
@@ -22,7 +22,7 @@ SERVER_SCHEMA = "https://static.modelcontextprotocol.io/schemas/2025-12-11/serve
 MCPB_VERSION = "0.3"
 DESCRIPTION = "Pika's video models on fal.ai as MCP tools; every generation a durable, pollable job."  # at most 100
 README_START, README_END = "<!-- tools -->", "<!-- /tools -->"
-# What a user may set, as the registry and the bundle describe it (DESIGN.md, Environment).
+# What a user may set, as the registry and the bundle describe it (the README's Configuration table says the same).
 ENVIRONMENT: tuple[dict[str, Any], ...] = (
     {"name": "FAL_KEY", "description": "fal.ai API key. Without it, a free local sandbox makes preview videos.",
      "isSecret": True, "isRequired": False},

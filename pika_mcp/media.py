@@ -128,8 +128,8 @@ def _frame_at(path: Path, share: float) -> Image.Image | None:
         return chosen.to_image().convert("RGB") if chosen is not None else None
 
 
-def measure(path: Path, max_poster_bytes: int) -> dict[str, object]:
-    """The facts and poster of one video as JSON-ready data: what `python -m pika_mcp.media` prints."""
+def facts(path: Path, max_poster_bytes: int) -> dict[str, object]:
+    """The facts and poster of one video as JSON-ready data: what `python -m pika_mcp.media` prints (see measurer)."""
     info = probe(path)
     jpeg = poster(path, max_poster_bytes)
     return {"info": asdict(info) if info else None, "poster": base64.b64encode(jpeg).decode() if jpeg else None}
@@ -140,7 +140,7 @@ def serve(requests: Iterable[str], answers: TextIO) -> None:
     for line in requests:
         try:
             path, max_poster_bytes = json.loads(line)
-            answer = measure(Path(path), int(max_poster_bytes))
+            answer = facts(Path(path), int(max_poster_bytes))
         except Exception as exc:  # an answer for every request, whatever the request
             answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         answers.write(json.dumps(answer) + "\n")
@@ -151,4 +151,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         serve(sys.stdin, sys.stdout)
     else:
-        sys.stdout.write(json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2]))))
+        sys.stdout.write(json.dumps(facts(Path(sys.argv[1]), int(sys.argv[2]))))

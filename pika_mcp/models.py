@@ -169,12 +169,6 @@ class V22Pikaframes(PikaInput):
             raise ValueError(f"transitions last {total} s in all; the limit is {MAX_FRAMES_SECONDS} s")
         return self
 
-    @property
-    def seconds(self) -> int:
-        if self.transitions is None:
-            return 5 * (len(self.image_urls) - 1)
-        return sum(t.duration for t in self.transitions)
-
 
 class TextToVideo(PikaInput):
     """Pika 2.1 and 2.0 turbo text-to-video."""

@@ -15,7 +15,7 @@ import anyio
 import httpx2
 
 from pika_mcp.errors import AnswerRefused, FalError
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.measurer import Measurer
 from pika_mcp.origins import Origins, connect_guard, origin, refusal
 from pika_mcp.owners import private_file, private_folder
@@ -88,7 +88,7 @@ class Outputs:
             private_folder(self.poster_dir)
             poster_path = self.poster_dir / f"{job.local_id}.jpg"
             poster_path.write_bytes(poster)
-            private_file(poster_path)  # PIKA_MCP_HOME is private to the user (DESIGN.md, Secrets)
+            private_file(poster_path)  # PIKA_MCP_HOME holds prompts and videos: private to the user (0600)
             facts["poster_path"] = str(poster_path)
         return facts
 

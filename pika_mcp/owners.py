@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pika_mcp.ledger import Ledger
+    from pika_mcp.store import JobStore
 
 KEY_FILE = "owner.key"
 KEY_BYTES = 32
@@ -64,7 +64,7 @@ def owner_key(home: Path) -> bytes:
     return key
 
 
-def migrate(ledger: Ledger, key: bytes, tokens: tuple[str, ...]) -> int:
+def migrate(ledger: JobStore, key: bytes, tokens: tuple[str, ...]) -> int:
     """At a start with tokens: each configured token's rows move from its old id to its keyed id, and every other
     old id becomes HMAC(key, old id), so no unkeyed hash of a token stays in the ledger. Runs at every such start."""
     if not tokens:

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.store import JobStore
 from pika_mcp.view import rfc3339
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class Pruned:
     kept: str | None = None  # why the job's copy was left alone
 
 
-def prune(ledger: Ledger, days: float, *, dry_run: bool = False, now: float | None = None) -> list[Pruned]:
+def prune(ledger: JobStore, days: float, *, dry_run: bool = False, now: float | None = None) -> list[Pruned]:
     """Every person's succeeded jobs whose final status is older than `days`: delete the video pika-mcp saved and its
     poster, and mark the job `pruned_at` (never downloaded again). Never any other file, and not a recorded copy whose
     size no longer matches the ledger (the user replaced it); a file another program holds open (Windows) is kept."""

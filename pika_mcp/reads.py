@@ -1,7 +1,8 @@
 """What a model reads of the tools: one measure, shared by the test that keeps it in budget and the bench.
 
 A model is shown each tool's name, description and input schema; measured as compact JSON in UTF-8 bytes,
-summed over the 16 tools DESIGN.md names, as tools/list returns them.
+summed over every tool the server lists by default (one per catalog endpoint, and the job tools), as tools/list
+returns them. The budget keeps the tools a small share of a model's context.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pika_mcp.catalog import ENDPOINTS
 
 BUDGET_BYTES = 16_384
 JOB_TOOLS = ("pika_get_job", "pika_wait_for_job", "pika_cancel_job", "pika_list_jobs", "pika_upload_file")
-DESIGN_TOOLS = frozenset({e.tool for e in ENDPOINTS} | set(JOB_TOOLS))
+OWN_TOOLS = frozenset({e.tool for e in ENDPOINTS} | set(JOB_TOOLS))
 
 
 def tool_reads(tool: Mapping[str, Any]) -> int:
@@ -24,5 +25,5 @@ def tool_reads(tool: Mapping[str, Any]) -> int:
 
 
 def model_reads(tools: Iterable[Mapping[str, Any]]) -> int:
-    """Bytes a model reads of the DESIGN.md tools among `tools` (tools/list entries as JSON objects)."""
-    return sum(tool_reads(t) for t in tools if t["name"] in DESIGN_TOOLS)
+    """Bytes a model reads of pika-mcp's own tools among `tools` (tools/list entries as JSON objects)."""
+    return sum(tool_reads(t) for t in tools if t["name"] in OWN_TOOLS)

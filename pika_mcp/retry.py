@@ -1,4 +1,4 @@
-"""The retry table of DESIGN.md: which answers are retried, how often, and how long to wait."""
+"""The retry policy: which answers are retried, how often, and how long to wait (the README's Security section)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Answered(Protocol):
 
 R = TypeVar("R", bound=Answered)
 
-# Transient answers worth another try for every call except submit (DESIGN.md, Retries).
+# Transient answers worth another try for every call except submit (a submit retried could make a second paid job).
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # A 504 carrying this header is fal's own deadline (X-Fal-Request-Timeout): retrying cannot help.
 TIMEOUT_TYPE_HEADER = "x-fal-request-timeout-type"

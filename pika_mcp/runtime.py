@@ -25,6 +25,7 @@ from pika_mcp.queue import FalQueue
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.settings import Settings
 from pika_mcp.storage import FalStorage
+from pika_mcp.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ SANDBOX_KEY = "sandbox"  # the sandbox wants a Key header like fal, any value
 class Runtime:
     settings: Settings
     http: httpx2.AsyncClient
-    ledger: Ledger
+    ledger: Store
     service: JobService
     inputs: Inputs
     queue_url: str
@@ -71,7 +72,7 @@ async def start(
             queue_url = rest_url = await stack.enter_async_context(embedded_sandbox(settings.home, http))
         if queue_url is None or rest_url is None:
             raise ConfigError("No fal queue URL: set PIKA_MCP_QUEUE_URL or use the embedded sandbox.")
-        ledger = fleet.open_store(settings, poster_dir=settings.home / "posters")
+        ledger: Store = fleet.open_store(settings, poster_dir=settings.home / "posters")
         stack.callback(ledger.close)
         if settings.tokens and (moved := migrate(ledger, fleet.shared_owner_key(settings), settings.tokens)):
             log.info("moved %d job(s) to keyed owner ids", moved)

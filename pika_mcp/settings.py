@@ -1,4 +1,4 @@
-"""Settings: the environment, read once at the edge into one frozen record."""
+"""Settings: the environment variables, handed over once by the CLI and read into one frozen record."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DEFAULT_REST_URL = "https://rest.fal.ai"
 DEFAULT_WAIT_SECONDS = 45
 MAX_WAIT_SECONDS = 600
 APP_NAME = "pika-mcp"
-# fal keys are "<key id>:<key secret>" (reference/fal-pika.md); both halves printable, without spaces.
+# fal keys are "<key id>:<key secret>", as fal's dashboard issues them; both halves printable, without spaces.
 KEY_PART = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 DEFAULT_LEASE_SECONDS = 20  # a dead peer's jobs are taken over within a lease plus one look (30 s)
 MIN_LEASE_SECONDS = 5  # renewed four times per lease: shorter would make a busy database look like a dead peer
@@ -53,9 +53,9 @@ class Settings:
         return self.backend == "sandbox" and self.queue_url is None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read every variable of DESIGN.md once; raise ConfigError naming the variable at fault."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read every variable of the README's table from `env` (the CLI passes the process environment, tests a dict), once;
+        raise ConfigError naming the variable at fault."""
         key = _key(env)
         backend = _backend(env.get("PIKA_MCP_BACKEND", "auto"), key)
         if backend == "fal" and key is None:

@@ -7,36 +7,30 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 
-from pika_mcp.errors import AnswerRefused, FalError, FalRejected, FalUnavailable
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.errors import AnswerRefused, FalError, FalRejected
+from pika_mcp.following import (
+    ATTENTION_SECONDS,
+    BACKGROUND_FIRST,
+    BACKGROUND_MAX,
+    BACKOFF_FACTOR,
+    ERROR_DELAY,
+    MAX_CONCURRENT_REQUESTS,
+    MAX_STREAMS,
+    NO_STREAM_STATUSES,
+    STREAM_CHECK_SECONDS,
+    WATCHED_INTERVAL,
+    Followed,
+)
+from pika_mcp.job import FAILED, NOT_FOUND, PROVIDER_ERROR, RUNNING, SAVING_NOTE, SUCCEEDED, Job, JobStatus, job_error
 from pika_mcp.queue import FalQueue, Status
+from pika_mcp.settlement import live_status, settle_result
+from pika_mcp.store import JobStore
 
 log = logging.getLogger(__name__)
-
-# Someone is waiting or subscribed: poll twice a second so a wait returns within 1 s of fal finishing.
-WATCHED_INTERVAL = 0.5
-# A read of an unfinished job (get, resource) counts as looking for this long.
-ATTENTION_SECONDS = 10.0
-# Nobody is looking: start at 5 s and back off to 30 s, at most 12 status requests per job per minute.
-BACKGROUND_FIRST = 5.0
-BACKGROUND_MAX = 30.0
-BACKOFF_FACTOR = 1.5
-# fal unreachable or answering errors: wait this long before trying that job again.
-ERROR_DELAY = 15.0
-# At most this many requests to fal in flight at once, whatever the number of live jobs.
-MAX_CONCURRENT_REQUESTS = 16
-# Watched jobs follow fal's /status/stream instead (pushed, so updates arrive within a second);
-# streams are long-lived, so they have their own bound rather than holding request slots.
-MAX_STREAMS = 64
-# A stream may carry only pings for minutes: check this often that someone still watches, and close it when not.
-STREAM_CHECK_SECONDS = 1.0
-# Answers that mean "this server has no status stream": fall back to quick polling for good.
-NO_STREAM_STATUSES = frozenset({404, 405, 501})
 
 Listener = Callable[[Job], Awaitable[None]]
 
@@ -49,26 +43,12 @@ class RemoteWatch(Protocol):
     def glance(self, local_id: str) -> None: ...
 
 
-@dataclass
-class _Entry:
-    job: Job
-    interval: float = BACKGROUND_FIRST
-    due: float = 0.0
-    watchers: int = 0
-    attention_until: float = 0.0
-    busy: bool = False
-    streaming: bool = False
-    poll_next: bool = False
-    no_stream: bool = False
-    seq: int = field(default=0)
-
-
 class Tracker:
     """Polls fal for every unfinished job; writes each change to the ledger, then tells the listeners."""
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: JobStore,
         queue: FalQueue,
         *,
         on_change: Listener,
@@ -86,7 +66,7 @@ class Tracker:
         self._stream_limit = anyio.CapacityLimiter(MAX_STREAMS)
         self.streams_ok = True
         self._clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Followed] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = 0
         self._wake = anyio.Event()
@@ -99,7 +79,7 @@ class Tracker:
     def track(self, job: Job, *, delay: float | None = None) -> None:
         if job.finished or not job.submitted or job.local_id in self._entries:
             return
-        entry = _Entry(job=job)
+        entry = Followed(job=job)
         self._entries[job.local_id] = entry
         self._schedule(entry, BACKGROUND_FIRST if delay is None else delay)
 
@@ -145,7 +125,7 @@ class Tracker:
         elif self._remote is not None:
             self._remote.glance(local_id)
 
-    def _streamable(self, entry: _Entry) -> bool:
+    def _streamable(self, entry: Followed) -> bool:
         return (
             self._quick(entry)
             and self.streams_ok
@@ -153,7 +133,7 @@ class Tracker:
             and self._stream_limit.available_tokens > 0
         )
 
-    def _quick(self, entry: _Entry) -> bool:
+    def _quick(self, entry: Followed) -> bool:
         return entry.watchers > 0 or entry.attention_until > self._clock()
 
     def watch(self, local_id: str) -> None:
@@ -172,7 +152,7 @@ class Tracker:
         elif self._remote is not None:
             self._remote.release(local_id)
 
-    def _schedule(self, entry: _Entry, delay: float) -> None:
+    def _schedule(self, entry: Followed, delay: float) -> None:
         self._seq += 1
         entry.seq = self._seq
         entry.due = self._clock() + delay
@@ -201,7 +181,7 @@ class Tracker:
                 with anyio.move_on_after(timeout):
                     await self._wake.wait()
 
-    async def _poll(self, entry: _Entry) -> None:
+    async def _poll(self, entry: Followed) -> None:
         job = entry.job
         entry.poll_next = False
         try:
@@ -213,10 +193,10 @@ class Tracker:
                 else:
                     await self._progress(entry, status)
         except AnswerRefused as exc:  # an answer over the caps: waiting will not make it readable
-            await self._finish(entry, "failed", error=_error("provider_error", str(exc)))
+            await self._finish(entry, FAILED, error=job_error(PROVIDER_ERROR, str(exc)))
         except FalRejected as exc:
             if exc.status_code == 404:
-                await self._finish(entry, "failed", error=_error("not_found", "fal no longer knows this request.", exc.detail))
+                await self._finish(entry, FAILED, error=job_error(NOT_FOUND, "fal no longer knows this request.", exc.detail))
             else:
                 log.warning("status of %s refused: %s", job.job_id, exc)
                 self._retry_later(entry)
@@ -229,7 +209,7 @@ class Tracker:
         finally:
             entry.busy = False
 
-    async def _stream(self, entry: _Entry) -> None:
+    async def _stream(self, entry: Followed) -> None:
         """Follow fal's status stream while someone watches; fall back to polling when it ends or fails.
 
         The stream is closed within STREAM_CHECK_SECONDS of its last watcher leaving, even if only pings arrive.
@@ -291,14 +271,13 @@ class Tracker:
             entry.poll_next = True
             entry.no_stream = entry.no_stream or (events == 0 and not unwatched)
 
-    def _retry_later(self, entry: _Entry) -> None:
+    def _retry_later(self, entry: Followed) -> None:
         if entry.job.local_id in self._entries:
             self._schedule(entry, WATCHED_INTERVAL * 4 if self._quick(entry) else ERROR_DELAY)
 
-    async def _apply(self, entry: _Entry, status: Status) -> bool:
+    async def _apply(self, entry: Followed, status: Status) -> bool:
         """Record a queued/running status if it changed; True if it did."""
-        new_status = "queued" if status.state == "IN_QUEUE" else "running"
-        position = status.queue_position if new_status == "queued" else None
+        new_status, position = live_status(status)
         job = entry.job
         if (new_status, position) == (job.status, job.queue_position):
             return False
@@ -306,50 +285,33 @@ class Tracker:
         await self._on_change(entry.job)
         return True
 
-    async def _progress(self, entry: _Entry, status: Status) -> None:
+    async def _progress(self, entry: Followed, status: Status) -> None:
         if await self._apply(entry, status):
             entry.interval = BACKGROUND_FIRST
         else:
             entry.interval = min(BACKGROUND_MAX, entry.interval * BACKOFF_FACTOR)
         self._schedule(entry, WATCHED_INTERVAL if self._quick(entry) else entry.interval)
 
-    async def _complete(self, entry: _Entry, status: Status) -> None:
-        try:
-            output = await self._queue.result(entry.job.response_url or "")
-        except FalUnavailable as exc:
-            if exc.status_code is None:  # fal unreachable: the job is fine, try again later
-                raise
-            await self._finish(entry, "failed", error=failure(exc))
+    async def _complete(self, entry: Followed, status: Status) -> None:
+        settled = await settle_result(self._queue, entry.job.response_url or "")
+        if settled.video is None:
+            assert settled.status is not None
+            await self._finish(entry, settled.status, **settled.changes)
             return
-        except FalRejected as exc:
-            if exc.status_code == 499 or exc.error_type == "client_cancelled":
-                await self._finish(entry, "cancelled")
-            else:
-                await self._finish(entry, "failed", error=failure(exc))
-            return
-        video = output.get("video") if isinstance(output, dict) else None
-        if not isinstance(video, dict) or not isinstance(video.get("url"), str):
-            await self._finish(entry, "failed", error=_error("provider_error", "fal's result has no video.", output))
-            return
-        stored = {
-            "url": self._queue.store(video["url"]),
-            "content_type": video.get("content_type") or "video/mp4",
-            "file_size": video.get("file_size") if isinstance(video.get("file_size"), int) else None,
-        }
         if self._on_video is None:  # nothing saves videos here: fal's answer is the end
-            await self._finish(entry, "succeeded", video=stored)
+            await self._finish(entry, SUCCEEDED, video=settled.video)
             return
         # Finished means saved: the job stays `running` with fal's answer recorded (so a process that dies now
         # leaves the save to the next one) until the saver settles it `succeeded`.
         self._entries.pop(entry.job.local_id, None)
-        job = self._ledger.settle(entry.job, "running", note="fal finished; saving the video", queue_position=None, video=stored)
+        job = self._ledger.settle(entry.job, RUNNING, note=SAVING_NOTE, queue_position=None, video=settled.video)
         if job is None:  # a cancel or another process settled it first
             await self._on_change(self._ledger.reload(entry.job))
             return
         await self._on_change(job)
         self._on_video(job)
 
-    async def _finish(self, entry: _Entry, status: str, **changes: Any) -> Job | None:
+    async def _finish(self, entry: Followed, status: JobStatus, **changes: Any) -> Job | None:
         self._entries.pop(entry.job.local_id, None)
         job = self._ledger.settle(entry.job, status, queue_position=None, **changes)
         if job is None:  # a cancel or another process settled it first
@@ -361,19 +323,3 @@ class Tracker:
     def tracks(self, local_id: str) -> bool:
         return local_id in self._entries
 
-
-def _error(kind: str, message: str, detail: Any = None) -> dict[str, Any]:
-    return {"type": kind, "message": message, "detail": detail}
-
-
-def failure(exc: FalError) -> dict[str, Any]:
-    """fal's error for a failed job, classified as DESIGN.md's error.type."""
-    detail = exc.detail
-    if exc.status_code == 422:
-        items = detail if isinstance(detail, list) else []
-        if any(isinstance(i, dict) and i.get("type") == "content_policy_violation" for i in items):
-            return _error("content_policy", str(exc), detail)
-        return _error("invalid_input", str(exc), detail)
-    if exc.status_code == 404:
-        return _error("not_found", str(exc), detail)
-    return _error("provider_error", str(exc), detail)

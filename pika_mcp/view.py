@@ -9,10 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from pika_mcp.catalog import BY_ID, usd
-from pika_mcp.ledger import Job
+from pika_mcp.job import FAILED, LIVE, QUEUED, RUNNING, SAVING_NOTE, SUBMIT_OUTCOME_UNKNOWN, SUCCEEDED, ErrorType, Job, JobStatus
 from pika_mcp.models import MEDIA_FIELDS
-
-ErrorType = Literal["content_policy", "invalid_input", "provider_error", "not_found", "submit_outcome_unknown"]
 
 
 class VideoView(BaseModel):
@@ -50,7 +48,7 @@ class JobView(BaseModel):
     job_id: str = Field(description="fal's request id, or local-<uuid> until fal answered the submit.")
     tool: str
     endpoint_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: JobStatus
     queue_position: int | None
     created_at: str
     updated_at: str
@@ -83,7 +81,6 @@ class UploadView(BaseModel):
 
 
 SANDBOX_NOTE = "Sandbox backend: the video is a local preview, not Pika's model, and costs nothing."
-SAVING_NOTE = "fal finished; saving the video"
 
 
 def rfc3339(epoch: float) -> str:
@@ -94,7 +91,7 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
     """The view of a job. A job that fal finished is `running` until its video is saved (the ledger keeps it live),
     so every view says the same; paths name files that exist, or are null."""
     video = None
-    if job.video is not None and job.status == "succeeded":
+    if job.video is not None and job.status == SUCCEEDED:
         facts = {**job.video, "url": public_url or job.video.get("url")}
         for key in ("local_path", "poster_path"):
             if facts.get(key) and not Path(facts[key]).is_file():
@@ -109,7 +106,7 @@ def job_view(job: Job, *, deduplicated: bool = False, public_url: str | None = N
         tool=job.tool,
         endpoint_id=job.endpoint_id,
         status=job.status,
-        queue_position=job.queue_position if job.status == "queued" else None,
+        queue_position=job.queue_position if job.status == QUEUED else None,
         created_at=rfc3339(job.created_at),
         updated_at=rfc3339(job.updated_at),
         estimated_cost_usd=job.estimated_cost_usd,
@@ -157,15 +154,15 @@ def headline(view: JobView) -> str:
     cost = f"estimated cost {usd(view.estimated_cost_usd)}"
     cost += " (sandbox, free)" if view.backend == "sandbox" else " (fal publishes no price; our estimate)" if view.cost_is_estimate else ""
     again = " (an identical call from the last 10 minutes; pass force_new=true to pay for a new one)" if view.deduplicated else ""
-    lead = f"Job {view.job_id} ({view.tool}) {'is ' if view.status in ('queued', 'running') else ''}{view.status}{again}; {cost}."
+    lead = f"Job {view.job_id} ({view.tool}) {'is ' if view.status in LIVE else ''}{view.status}{again}; {cost}."
     keep_waiting = f" Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
-    if view.status == "queued":
+    if view.status == QUEUED:
         where = f" Position {view.queue_position} in fal's queue." if view.queue_position is not None else ""
         return f"{lead}{where}{keep_waiting}"
-    if view.status == "running":
+    if view.status == RUNNING:
         saving = f" {SAVING_NOTE}." if view.note and view.note.startswith(SAVING_NOTE) else ""
         return f"{lead}{saving}{keep_waiting}"
-    if view.status == "succeeded" and view.video is not None:
+    if view.status == SUCCEEDED and view.video is not None:
         video = view.video
         if video.local_path:
             saved = f" Saved at {video.local_path}."
@@ -174,10 +171,10 @@ def headline(view: JobView) -> str:
         else:
             saved = f" Not saved locally: {video.save_error or 'the copy is missing'}."
         return f"{lead} The video is ready: {video.url}{saved} Job resource: {view.resource_uri}"
-    if view.status == "failed" and view.error is not None:
+    if view.status == FAILED and view.error is not None:
         advice = (
             " fal may have the job: check https://fal.ai/dashboard before retrying."
-            if view.error.type == "submit_outcome_unknown"
+            if view.error.type == SUBMIT_OUTCOME_UNKNOWN
             else ""
         )
         return f"{lead} {view.error.type}: {view.error.message}{advice}"

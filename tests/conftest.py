@@ -1,11 +1,15 @@
-"""Shared fixtures: anyio on asyncio, a sandbox over loopback HTTP, settings and a server pointed at it."""
+"""Shared fixtures and helpers: anyio on asyncio, a sandbox over loopback HTTP, settings pointed at it, the tool names
+from the catalog, and reading or awaiting a job through the MCP client."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from pika_mcp.retry import RetryPolicy
@@ -71,3 +75,59 @@ def make_settings(tmp_path: Path, url: str, **changes: object) -> Settings:
 @pytest.fixture
 def settings(tmp_path: Path, fal: Fal) -> Settings:
     return make_settings(tmp_path, fal.url)
+
+
+# -- the tools -------------------------------------------------------------------------------------
+
+# The tool names the README's tool table fixes for users: the server lists each of them (and may list more, one per
+# endpoint the catalog adds). Tests take the full list from the catalog, never from a count.
+DESIGN_TOOL_NAMES = frozenset({
+    "pika_v22_text_to_video", "pika_v22_image_to_video", "pika_v22_pikascenes", "pika_v22_pikaframes",
+    "pika_v21_text_to_video", "pika_v21_image_to_video", "pika_v2_turbo_text_to_video", "pika_v2_turbo_image_to_video",
+    "pika_v2_pikaswaps", "pika_v2_pikadditions", "pika_v15_pikaffects",
+    "pika_get_job", "pika_wait_for_job", "pika_cancel_job", "pika_list_jobs", "pika_upload_file",
+})  # fmt: skip
+JOB_TOOL_NAMES = frozenset({"pika_get_job", "pika_wait_for_job", "pika_cancel_job", "pika_list_jobs", "pika_upload_file"})
+
+
+def generation_tools() -> frozenset[str]:
+    """One tool per endpoint in the catalog."""
+    from pika_mcp.catalog import ENDPOINTS
+
+    return frozenset(e.tool for e in ENDPOINTS)
+
+
+def all_tools() -> frozenset[str]:
+    """Every tool the server lists with no PIKA_MCP_TOOLS filter."""
+    return generation_tools() | JOB_TOOL_NAMES
+
+
+# -- reading results ---------------------------------------------------------------------------------
+
+
+def view(result: Any) -> dict[str, Any]:
+    """The structured content of a tool result that must not be a refusal."""
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+async def read_json(client: Any, uri: str) -> Any:
+    """A JSON resource (pika://jobs, pika://jobs/{id}) as the client reads it."""
+    from mcp_types import TextResourceContents
+
+    contents = (await client.read_resource(uri)).contents
+    assert isinstance(contents[0], TextResourceContents)
+    return json.loads(contents[0].text)
+
+
+async def final(client: Any, job_id: str, seconds: float = 60) -> dict[str, Any]:
+    """The job once its final status is recorded (for a success, once its video is saved), by waiting on it with
+    pika_wait_for_job, which returns as soon as that happens; `seconds` only guards against a hang."""
+    from pika_mcp.job import FINAL
+
+    with anyio.fail_after(seconds):
+        while True:
+            job = view(await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": int(seconds)}))
+            if job["status"] in FINAL:
+                return job

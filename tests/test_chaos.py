@@ -3,7 +3,7 @@
 Every round starts `python -m pika_mcp` on one PIKA_MCP_HOME, runs a random mix of generation calls (some with a
 local PNG, some repeating an earlier call, some carrying the sandbox's failure markers), waits, cancels, lists and
 uploads, injects random faults at the sandbox, and SIGKILLs the server after a random delay. After the last round
-one more server recovers everything and every job is waited on. The audit then holds the ledger to DESIGN.md:
+one more server recovers everything and every job is waited on. The audit then holds the ledger to the documented rules:
 an intact SQLite file after every kill, no job lost (every job the sandbox created is in the ledger by its request
 id, or is the job of a lost submit answer, which the ledger shows as `submit_outcome_unknown`), no call paid twice,
 every job final, and failures only for reasons the workload caused.
@@ -270,7 +270,7 @@ def _refusal_tries(tool: str, args: dict[str, Any], text: str, tries: Counter[tu
 
 
 def audit(ledger: Path, sandbox: Sandbox, work: Workload, injected: list[Injected], *, final: bool, killed: bool) -> Audit:
-    """DESIGN.md's durability, retry and idempotency rules, checked over the ledger and the sandbox.
+    """The durability, retry and idempotency rules (README: What you get, Security), checked over the ledger and the sandbox.
 
     `final`: after the last recovery, when every job must be finished; `killed`: servers died along the way, so
     submits may be unanswered for reasons other than the injected faults.

@@ -20,10 +20,11 @@ import pytest
 import pika_mcp
 from pika_mcp.catalog import BY_TOOL, ENDPOINTS
 from pika_mcp.cli import main
-from pika_mcp.clients import CLIENTS
+from pika_mcp.client_configs import CLIENTS
 from pika_mcp.doctor import doctor
+from pika_mcp.options import arguments_of, tool_parser
 from pika_mcp.settings import Settings
-from pika_mcp.terminal import _arguments, generate, jobs, tool_parser
+from pika_mcp.terminal import generate, jobs
 from tests.conftest import Fal
 
 SECRET = "0a1b2c3d-this-is:not-a-real-key-5e6f"
@@ -85,11 +86,11 @@ def test_generate_options_are_typed_from_the_catalog_model(tmp_path: Path, monke
     image.write_bytes(b"\x89PNG")
     parser = tool_parser(BY_TOOL["pika_v22_pikaframes"])
     monkeypatch.chdir(tmp_path)
-    args = _arguments(parser.parse_args(["--image-urls", "a.png", "--image_urls", "https://x.example/b.png", "--seed", "7",
+    args = arguments_of(parser.parse_args(["--image-urls", "a.png", "--image_urls", "https://x.example/b.png", "--seed", "7",
                                          "--transitions", '{"duration": 3, "prompt": "zoom"}', "--force-new"]))  # fmt: skip
     assert args == {"image_urls": [str(image), "https://x.example/b.png"], "seed": 7,
                     "transitions": [{"duration": 3, "prompt": "zoom"}], "force_new": True}  # fmt: skip
-    as_json = _arguments(parser.parse_args(["--image_urls", '["https://x.example/a.png", "https://x.example/b.png"]']))
+    as_json = arguments_of(parser.parse_args(["--image_urls", '["https://x.example/a.png", "https://x.example/b.png"]']))
     assert as_json["image_urls"] == ["https://x.example/a.png", "https://x.example/b.png"]
     with pytest.raises(SystemExit):
         tool_parser(BY_TOOL["pika_v22_text_to_video"]).parse_args(["--prompt", "x", "--duration", "five"])

@@ -9,7 +9,8 @@ import time
 import pytest
 from mcp import Client
 
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.ledger import Ledger
 from pika_mcp.sandbox import Fault
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings

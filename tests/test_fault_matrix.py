@@ -1,4 +1,4 @@
-"""The fault matrix: every fault the sandbox injects, at every operation, against DESIGN.md's retry table.
+"""The fault matrix: every fault the sandbox injects, at every operation, against the retry policy (pika_mcp/retry.py).
 
 Each cell injects one fault once (the way fal has a bad moment) and checks what the caller sees:
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from pika_mcp.retry import RetryPolicy
 from pika_mcp.sandbox import Fault
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
-from tests.conftest import Fal, make_settings
+from tests.conftest import Fal, final, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -91,25 +91,6 @@ async def connected(settings: Settings, sleeps: Sleeps):  # type: ignore[no-unty
             yield client
 
 
-async def finished(client: Client, job: dict[str, Any], until: Callable[[dict[str, Any]], bool], seconds: float = 15) -> dict[str, Any]:
-    with anyio.fail_after(seconds):
-        while not until(job):
-            await anyio.sleep(0.05)
-            job = (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).structured_content
-    return job
-
-
-def done(job: dict[str, Any]) -> bool:
-    return job["status"] in ("succeeded", "failed", "cancelled")
-
-
-def saved(job: dict[str, Any]) -> bool:
-    """Finished, and a success has its video saved locally or a note saying why not."""
-    if not done(job) or job["status"] != "succeeded":
-        return done(job)
-    return bool(job["video"]["local_path"] or job["video"]["save_error"])
-
-
 @pytest.fixture
 def image(tmp_path: Path) -> Path:
     path = tmp_path / "allowed" / "fox.png"
@@ -147,7 +128,7 @@ async def test_fault_cell(op: str, fault_name: str, tmp_path: Path, fal: Fal, im
             if result.is_error:
                 config.queue_seconds = 0.3
         if not result.is_error:
-            job = await finished(client, result.structured_content, saved)
+            job = await final(client, result.structured_content["job_id"])
 
     where = f"{op} × {fault_name}"
     assert fault not in config.faults, f"{where}: the fault was never hit"
@@ -199,7 +180,7 @@ async def test_a_fault_that_persists_gives_up_after_five_tries(
     async with connected(settings, Sleeps()) as client:
         result = await client.call_tool("pika_v22_image_to_video", args)
         if op == "result":
-            job = await finished(client, result.structured_content, done)
+            job = await final(client, result.structured_content["job_id"])
     assert len(fal.sent(op)) == 5
     if op == "result":  # fal's result URL is where it reports failures: five 503s are its verdict
         assert job["status"] == "failed" and job["error"]["type"] == "provider_error", job

@@ -41,7 +41,7 @@ async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_thi
     servers = [build_server(peer(tmp_path, fal, url, n)) for n in range(3)]
     async with Client(servers[0].mcp) as a, Client(servers[1].mcp) as b, Client(servers[2].mcp) as c:
         made = (await a.call_tool("pika_v2_turbo_text_to_video", {"prompt": "a fleet", "wait_seconds": 0})).structured_content
-        assert made is not None and made["tracked_by"] == servers[0].runtime.service.me
+        assert made is not None and made["tracked_by"] == (await servers[0].lifecycle.ready()).service.tracker_id
         heard = anyio.Event()
         async with anyio.create_task_group() as tg:
             listening = anyio.Event()
@@ -59,7 +59,7 @@ async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_thi
             final = (await b.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
             with anyio.fail_after(30):
                 await heard.wait()
-        requests = [s.runtime.service.tracker.requests + s.runtime.service.tracker.streams for s in servers]
+        requests = [(await s.lifecycle.ready()).service.tracker.requests + (await s.lifecycle.ready()).service.tracker.streams for s in servers]
     assert final is not None and final["status"] == "succeeded" and final["tracked_by"] is None
     assert Path(final["video"]["local_path"]).is_file()
     assert requests[0] > 0 and requests[1:] == [0, 0]  # followed at fal by its tracker alone
@@ -73,12 +73,12 @@ async def test_when_the_tracking_peer_leaves_another_finishes_the_job_with_the_v
         async with Client(first.mcp) as a:
             made = (await a.call_tool("pika_v2_turbo_text_to_video", {"prompt": "left behind", "wait_seconds": 0})).structured_content
             assert made is not None and made["status"] == "queued"
-            leaving = first.runtime.service.me
+            leaving = (await first.lifecycle.ready()).service.tracker_id
         final = (await b.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
         assert final is not None and final["status"] == "succeeded", final
         assert Path(final["video"]["local_path"]).is_file()
-        store = second.runtime.service.ledger
-        assert store.get(made["job_id"]).tracker == second.runtime.service.me != leaving
+        store = (await second.lifecycle.ready()).service.ledger
+        assert store.get(made["job_id"]).tracker == (await second.lifecycle.ready()).service.tracker_id != leaving
         assert [s for s, _, _ in store.history(store.get(made["job_id"]))].count("succeeded") == 1
 
 

@@ -32,7 +32,8 @@ from mcp_types import CallToolResult
 
 from pika_mcp.arguments import input_schema, plain
 from pika_mcp.catalog import ENDPOINTS
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.ledger import Ledger
 from pika_mcp.models import MEDIA_FIELDS
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
@@ -54,7 +55,7 @@ PROBLEM_WORDS = ("job", "path", "file", "folder", "exist")  # what refusals of j
 TEN_MB = 10 * 1024 * 1024
 
 GENERATION_SCHEMAS = {e.tool: input_schema(e) for e in ENDPOINTS}
-JOB_TOOL_FIELDS: dict[str, dict[str, str]] = {  # DESIGN.md's job tools: argument name -> JSON type
+JOB_TOOL_FIELDS: dict[str, dict[str, str]] = {  # the job tools: argument name -> JSON type
     "pika_get_job": {"job_id": "string"},
     "pika_wait_for_job": {"job_id": "string", "timeout_seconds": "integer"},
     "pika_cancel_job": {"job_id": "string"},

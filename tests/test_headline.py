@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.view import headline, job_view
 
 

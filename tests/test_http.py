@@ -23,8 +23,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp import __version__
-from pika_mcp.http import StaticTokens, transport_security
 from pika_mcp.owners import owner_id
+from pika_mcp.server.http import StaticTokens, transport_security
 from pika_mcp.settings import Settings
 
 TOKEN_A = "token-for-alice-0123456789abcdef"
@@ -179,14 +179,13 @@ async def test_one_person_cannot_get_cancel_list_or_read_anothers_job(server: Se
 @pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.shared.exceptions.MCPDeprecationWarning")
 async def test_each_person_hears_only_their_own_job_list_change(server: Served, era: str) -> None:
     heard: dict[str, list[str]] = {"alice": [], "bob": []}
-    alice_heard = anyio.Event()
+    alice_heard, bob_heard = anyio.Event(), anyio.Event()
 
     def recorder(who: str) -> Any:
         async def on_message(message: Any) -> None:
             if isinstance(message, ResourceUpdatedNotification) and message.params.uri == "pika://jobs":
                 heard[who].append(message.params.uri)
-                if who == "alice":
-                    alice_heard.set()
+                (alice_heard if who == "alice" else bob_heard).set()
 
         return on_message
 
@@ -208,8 +207,7 @@ async def test_each_person_hears_only_their_own_job_list_change(server: Served, 
                         ready.set()
                         async for event in sub:
                             heard[who].append(getattr(event, "uri", ""))
-                            if who == "alice":
-                                alice_heard.set()
+                            (alice_heard if who == "alice" else bob_heard).set()
 
                 tg.start_soon(listen)
                 await ready.wait()
@@ -221,8 +219,7 @@ async def test_each_person_hears_only_their_own_job_list_change(server: Served, 
         mine = await bob.call_tool("pika_v2_turbo_text_to_video", {"prompt": f"bob's own ({era})", "wait_seconds": 60})
         assert mine.structured_content is not None
         with anyio.fail_after(30):
-            while not heard["bob"]:
-                await anyio.sleep(0.05)
+            await bob_heard.wait()
         tg.cancel_scope.cancel()
 
 

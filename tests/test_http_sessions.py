@@ -10,8 +10,8 @@ import httpx2
 import pytest
 from mcp import Client
 
-from pika_mcp.http import SESSIONS_PER_PERSON
 from pika_mcp.server import build_server
+from pika_mcp.server.http import SESSIONS_PER_PERSON
 from pika_mcp.settings import Settings
 from tests.test_http import TOKEN_A, TOKEN_B, Served, start_server, stop_server
 
@@ -59,5 +59,5 @@ async def test_a_closed_sessions_subscriptions_are_dropped_with_it(settings: Set
         made = await client.call_tool("pika_v22_text_to_video", {"prompt": "a fox", "wait_seconds": 0})
         uri = f"pika://jobs/{made.structured_content['job_id']}"  # type: ignore[index]
         await client.subscribe_resource(uri)
-        assert len(server.legacy[uri]) == 1
-    assert not any(server.legacy.values()), dict(server.legacy)  # the session is gone: so is its subscription
+        assert len(server.subscriptions.legacy[uri]) == 1
+    assert not any(server.subscriptions.legacy.values()), dict(server.subscriptions.legacy)  # the session is gone: so is its subscription

@@ -1,4 +1,4 @@
-"""The ledger file: migrations from earlier schema versions, atomic claims, guarded final states."""
+"""The SQLite ledger file itself: migrations from earlier schema versions (the store contract is in test_store_contract)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pika_mcp.errors import BudgetExceeded
-from pika_mcp.ledger import MIGRATIONS, SCHEMA_VERSION, Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.ledger import Ledger
+from pika_mcp.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def job(local_id: str = "local-1", **changes: object) -> Job:
@@ -47,32 +48,3 @@ def test_a_ledger_from_a_newer_pika_mcp_is_refused_not_damaged(tmp_path: Path) -
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
         Ledger(path)
-
-
-def test_only_one_final_state_wins(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "jobs.sqlite3")
-    ledger.add(job())
-    first = ledger.settle(job(), "cancelled")
-    second = ledger.settle(job(), "succeeded", video={"url": "u"})
-    assert first is not None and second is None
-    assert ledger.get("local-1").status == "cancelled"  # type: ignore[union-attr]
-    assert [e[0] for e in ledger.history(job())] == ["queued", "cancelled"]
-
-
-def test_identical_call_inside_the_window_returns_the_first_and_budget_is_checked_atomically(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "jobs.sqlite3")
-    now = time.time()
-    assert ledger.add_unless(job("local-1"), dedupe_since=now - 600, budget=0.5, spend_since=now - 86400) is None
-    again = ledger.add_unless(job("local-2"), dedupe_since=now - 600, budget=0.5, spend_since=now - 86400)
-    assert again is not None and again.local_id == "local-1"
-    with pytest.raises(BudgetExceeded, match=r"\$0.20 spent"):
-        ledger.add_unless(job("local-3", args_key="other", estimated_cost_usd=0.45), dedupe_since=None, budget=0.5, spend_since=now - 86400)
-    assert ledger.get("local-3") is None
-
-
-def test_jobs_of_a_live_process_are_not_claimed(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "jobs.sqlite3")
-    ledger.add(job("local-1", tracker="alive-one"))
-    ledger.add(job("local-2", tracker="dead-one", args_key="k2"))
-    claimed = ledger.claim_orphans("me", alive=lambda token: token == "alive-one")
-    assert [j.local_id for j in claimed] == ["local-2"]

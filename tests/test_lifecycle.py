@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
-from mcp_types import ResourceUpdatedNotification, TextResourceContents
+from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp.sandbox import FailSpec
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
-from tests.conftest import FAST_RETRY, Fal
+from tests.conftest import FAST_RETRY, Fal, read_json, view
 
 pytestmark = pytest.mark.anyio
-
-
-def view(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    return result.structured_content
-
-
-async def read_job(client: Client, uri: str) -> dict[str, Any]:
-    contents = (await client.read_resource(uri)).contents
-    assert isinstance(contents[0], TextResourceContents)
-    return json.loads(contents[0].text)
 
 
 async def test_job_followed_from_queued_to_succeeded_by_waiting_with_progress(settings: Settings, fal: Fal) -> None:
@@ -68,12 +56,12 @@ async def test_job_followed_by_reading_its_resource(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "a fox", "wait_seconds": 0}))
         uri = f"pika://jobs/{job['job_id']}"
-        seen = {(await read_job(client, uri))["status"]}
+        seen = {(await read_json(client, uri))["status"]}
         with anyio.fail_after(20):
             while "succeeded" not in seen:
                 await anyio.sleep(0.1)
-                seen.add((await read_job(client, uri))["status"])
-        listing = await read_job(client, "pika://jobs")
+                seen.add((await read_json(client, uri))["status"])
+        listing = await read_json(client, "pika://jobs")
     assert [j["job_id"] for j in listing["jobs"]] == [job["job_id"]]
     assert listing["spend_24h_usd"] == pytest.approx(0.20)
 
@@ -88,7 +76,7 @@ async def test_job_followed_by_subscription_on_the_2026_era(settings: Settings) 
             async with client.listen(resource_subscriptions=[uri]) as sub:
                 assert sub.honored.resource_subscriptions == [uri]
                 async for _ in sub:
-                    statuses.append((await read_job(client, uri))["status"])
+                    statuses.append((await read_json(client, uri))["status"])
                     if statuses[-1] == "succeeded":
                         break
     assert statuses[-1] == "succeeded"
@@ -114,7 +102,7 @@ async def test_job_followed_by_subscription_on_the_2025_era(settings: Settings) 
             while status != "succeeded":
                 await changed.wait()
                 changed = anyio.Event()
-                status = (await read_job(client, uri))["status"]
+                status = (await read_json(client, uri))["status"]
     assert uri in updates
 
 

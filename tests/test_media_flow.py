@@ -6,7 +6,6 @@ import base64
 import io
 from pathlib import Path
 
-import anyio
 import pytest
 from mcp import Client
 from mcp_types import BlobResourceContents
@@ -14,21 +13,12 @@ from mcp_types import BlobResourceContents
 from pika_mcp import media
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
-from tests.conftest import Fal
+from tests.conftest import Fal, final
 
 pytestmark = [pytest.mark.anyio, pytest.mark.render]
 pytest.importorskip("av")
 
 ASSETS = Path(__file__).resolve().parent.parent / "pika_mcp" / "assets"
-
-
-async def with_local_copy(client: Client, job: dict) -> dict:
-    """The job once its video is saved locally (that follows success by a moment)."""
-    with anyio.fail_after(30):
-        while not (job.get("video") or {}).get("local_path"):
-            await anyio.sleep(0.05)
-            job = (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).structured_content
-    return job
 
 
 async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_poster(settings: Settings, fal: Fal) -> None:
@@ -38,17 +28,17 @@ async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_pos
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool("pika_v22_image_to_video", args)
         job = result.structured_content
-        job = await with_local_copy(client, job)
-        final = await client.call_tool("pika_get_job", {"job_id": job["job_id"]})
+        job = await final(client, job["job_id"])
+        got = await client.call_tool("pika_get_job", {"job_id": job["job_id"]})
         poster = await client.read_resource(f"pika://jobs/{job['job_id']}/poster")
-    video = final.structured_content["video"]
+    video = got.structured_content["video"]
     path = Path(video["local_path"])
     assert path.parent == settings.output_dir and path.name.endswith(f"_{job['job_id'][:8]}.mp4")
     assert "image_to_video_the-fox-waves" in path.name
     info = media.probe(path)
     assert info is not None and (info.width, info.height) == (video["width"], video["height"]) == (720, 720)
     assert video["duration_s"] == pytest.approx(5.0, abs=0.05) and video["fps"] == 24
-    images = [c for c in final.content if c.type == "image"]
+    images = [c for c in got.content if c.type == "image"]
     assert len(images) == 1 and images[0].mime_type == "image/jpeg"
     jpeg = base64.b64decode(images[0].data)
     assert len(jpeg) <= 65_536 and jpeg[:3] == b"\xff\xd8\xff"
@@ -65,7 +55,7 @@ async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_pos
 async def test_finished_video_can_be_fed_back_as_an_input_by_its_path(settings: Settings, fal: Fal) -> None:
     async with Client(build_server(settings).mcp) as client:
         job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 120})).structured_content
-        job = await with_local_copy(client, job)
+        job = await final(client, job["job_id"])
         edit = await client.call_tool("pika_v2_pikaswaps", {"video_url": job["video"]["local_path"], "modify_region": "the sky", "wait_seconds": 0})
     assert not edit.is_error, edit.content
     [submit] = [r for r in fal.sent("submit") if r.path.endswith("pikaswaps")]

@@ -18,9 +18,10 @@ import pytest
 from pika_mcp import runtime
 from pika_mcp.cli import setup_logging
 from pika_mcp.errors import ConfigError
-from pika_mcp.http import check_exposure
-from pika_mcp.ledger import LOCAL_OWNER, Job, Ledger
+from pika_mcp.job import LOCAL_OWNER, Job
+from pika_mcp.ledger import Ledger
 from pika_mcp.owners import KEY_FILE, owner_id, owner_key
+from pika_mcp.server.http import check_exposure
 from pika_mcp.settings import Settings
 from tests.conftest import Fal
 from tests.test_http import clean_env, free_port

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from pika_mcp.errors import BudgetExceeded
-from pika_mcp.ledger import Job, Ledger
+from pika_mcp.job import Job
+from pika_mcp.ledger import Ledger
 from tests.pgdb import fresh_url, pg_store
 
 # The same shape as tests/test_store_contract.py's STORES (arch15): a store made in a folder.

@@ -30,14 +30,14 @@ def held_open_elsewhere(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_liveness_file_held_open_elsewhere_does_not_stop_a_process_from_exiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tried = held_open_elsewhere(monkeypatch)
     with Liveness(tmp_path) as mine:
-        token = mine.token
+        token = mine.tracker_id
     assert tried == [str(tmp_path / f"{token}.lock")]  # it tried, and the exit went on
     assert not Liveness(tmp_path).alive(token)  # the file stayed, but it holds no lock: that process is dead
 
 
 def test_a_dead_process_whose_file_cannot_be_deleted_yet_is_still_dead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Liveness(tmp_path) as gone:
-        token = gone.token
+        token = gone.tracker_id
     (tmp_path / f"{token}.lock").write_text("a file left behind\n")
     tried = held_open_elsewhere(monkeypatch)
     with Liveness(tmp_path) as me:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from pika_mcp.http import build_app
+from pika_mcp.server.http import build_app
 from pika_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio

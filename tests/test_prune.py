@@ -14,13 +14,9 @@ from mcp import Client
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from pika_mcp.terminal import jobs
+from tests.conftest import view
 
 pytestmark = pytest.mark.anyio
-
-
-def view(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    return result.structured_content
 
 
 async def make_two_videos(settings: Settings) -> list[dict[str, Any]]:

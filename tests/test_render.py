@@ -236,3 +236,18 @@ def test_a_soft_light_mask_fades_to_nothing_before_its_edges() -> None:
         w, h = mask.size
         border = [mask.getpixel((x, y)) for x in range(w) for y in (0, h - 1)] + [mask.getpixel((x, y)) for y in range(h) for x in (0, w - 1)]
         assert max(border) <= 2 and mask.getpixel((w // 2, h // 2)) == 219
+
+
+def test_every_endpoint_the_wire_rules_accept_has_its_own_row_in_the_render_table() -> None:
+    from pika_mcp.catalog import ENDPOINTS
+    from pika_mcp.sandbox.render import LOOKS
+    from pika_mcp.sandbox.wire import ENDPOINT_IDS
+
+    assert set(LOOKS) == set(ENDPOINT_IDS)
+    assert {e.endpoint_id for e in ENDPOINTS} <= set(LOOKS)
+
+
+def test_an_endpoint_without_a_row_is_refused_not_given_another_endpoints_animation(tmp_path: Path) -> None:
+    with pytest.raises(KeyError):
+        render_video("fal-ai/pika/v9/unknown", {"prompt": "x"}, tmp_path / "out.mp4", lambda url: None)
+    assert not (tmp_path / "out.mp4").exists()

@@ -8,30 +8,17 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp_types import ResourceUpdatedNotification, TextResourceContents
+from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp.ledger import Ledger
 from pika_mcp.sandbox.config import Fault
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
-from tests.conftest import FAST_RETRY, Fal
+from tests.conftest import FAST_RETRY, Fal, read_json, view
 
 pytestmark = pytest.mark.anyio
 
 SAVING = "fal finished; saving the video"
-
-
-def view(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    return result.structured_content
-
-
-async def read(client: Client, uri: str) -> dict[str, Any]:
-    import json
-
-    contents = (await client.read_resource(uri)).contents
-    assert isinstance(contents[0], TextResourceContents)
-    return json.loads(contents[0].text)
 
 
 async def test_a_job_fal_finished_reads_running_everywhere_until_its_video_is_saved(settings: Settings, fal: Fal) -> None:
@@ -47,7 +34,7 @@ async def test_a_job_fal_finished_reads_running_everywhere_until_its_video_is_sa
                     break
         assert seen["status"] == "running" and seen["video"] is None
         assert SAVING in result.content[0].text and f'pika_wait_for_job(job_id="{job["job_id"]}")' in result.content[0].text
-        resource = await read(client, f"pika://jobs/{job['job_id']}")
+        resource = await read_json(client, f"pika://jobs/{job['job_id']}")
         assert resource["status"] == "running" and resource["note"].startswith(SAVING)
         listed = view(await client.call_tool("pika_list_jobs", {"status": "running"}))
         assert [j["job_id"] for j in listed["jobs"]] == [job["job_id"]]

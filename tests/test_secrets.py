@@ -36,7 +36,7 @@ from pika_mcp.sandbox.remote import SandboxControl
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from pika_mcp.storage import FalStorage
-from tests.conftest import FAST_RETRY, Fal, make_settings
+from tests.conftest import FAST_RETRY, Fal, final, make_settings
 from tests.test_http import start_server, stop_server
 
 pytestmark = pytest.mark.anyio
@@ -131,16 +131,6 @@ def stdio_params(tmp_path: Path, fal: Fal) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=["-m", "pika_mcp"], env=env)
 
 
-async def settled(client: Client, job_id: str) -> dict[str, Any]:
-    """The job once finished and, when it succeeded, once its video and poster are saved locally."""
-    with anyio.fail_after(20):
-        while True:
-            job = (await client.call_tool("pika_get_job", {"job_id": job_id})).structured_content or {}
-            if job.get("status") in ("failed", "cancelled") or (job.get("video") or {}).get("local_path"):
-                return job
-            await anyio.sleep(0.05)
-
-
 async def test_a_stdio_workload_at_debug_leaks_no_secret(tmp_path: Path, fal: Fal) -> None:
     allowed, home, out = tmp_path / "allowed", tmp_path / "home", tmp_path / "out"
     allowed.mkdir()
@@ -179,7 +169,7 @@ async def test_a_stdio_workload_at_debug_leaks_no_secret(tmp_path: Path, fal: Fa
             await call("unknown", "pika_get_job", {"job_id": "no-such-job"})
 
             ids = [r.structured_content["job_id"] for r in (made, text, failed, policy, queued, lost)]
-            jobs = {job_id: await settled(client, job_id) for job_id in ids}
+            jobs = {job_id: await final(client, job_id) for job_id in ids}
             seen["result list"] = said(await client.call_tool("pika_list_jobs", {"limit": 200}))
             for uri in ["pika://jobs", *(f"pika://jobs/{i}" for i in ids), *(f"pika://jobs/{i}/poster" for i in ids[:2])]:
                 seen[f"resource {uri}"] = (await client.read_resource(uri)).model_dump_json()
@@ -328,7 +318,7 @@ async def test_http_with_two_tokens_and_wrong_ones_leaks_no_secret(tmp_path: Pat
             spied = await bob.call_tool("pika_get_job", {"job_id": job_id})
             with pytest.raises(MCPError) as denied:
                 await bob.read_resource(f"pika://jobs/{job_id}")
-            job = await settled(alice, job_id)
+            job = await final(alice, job_id)
             seen |= {f"result {i}": said(r) for i, r in enumerate((made, upload, theirs, spied))}
             seen["denied"] = error_texts(denied.value)
             seen["resource"] = (await alice.read_resource(f"pika://jobs/{job_id}")).model_dump_json()

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from pika_mcp.reads import BUDGET_BYTES, model_reads
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
-from tests.conftest import Fal
+from tests.conftest import Fal, all_tools
 from tests.test_bodies import CASES
 
 pytestmark = pytest.mark.anyio
 
-BUDGET = 16_384  # bytes of compact JSON (name, description, input schema) over the 16 tools of DESIGN.md
 NULL = {"type": "null"}
 
 
@@ -47,11 +47,11 @@ async def test_every_argument_of_every_tool_is_described_for_the_model(settings:
     assert undescribed == []
 
 
-async def test_what_a_model_reads_of_the_sixteen_tools_fits_the_budget(settings: Settings) -> None:
+async def test_what_a_model_reads_of_every_tool_fits_the_budget(settings: Settings) -> None:
     tools = await listed(settings)
-    assert len(tools) == 16
-    read = sum(len(json.dumps(shown, separators=(",", ":"), ensure_ascii=False).encode()) for shown in tools.values())
-    assert read <= BUDGET, read
+    assert set(tools) == all_tools()
+    read = model_reads(tools.values())
+    assert read <= BUDGET_BYTES, read
 
 
 async def test_a_strict_model_can_leave_out_every_optional_argument(settings: Settings) -> None:

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from mcp import Client
 
 from pika_mcp.catalog import ENDPOINTS
-from pika_mcp.reads import BUDGET_BYTES, DESIGN_TOOLS, model_reads
+from pika_mcp.reads import BUDGET_BYTES, OWN_TOOLS, model_reads
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
+from tests.conftest import DESIGN_TOOL_NAMES, JOB_TOOL_NAMES, all_tools, generation_tools
 
 pytestmark = pytest.mark.anyio
 
-JOB_TOOLS = {"pika_get_job", "pika_wait_for_job", "pika_cancel_job", "pika_list_jobs", "pika_upload_file"}
-GENERATION_TOOLS = {
-    "pika_v22_text_to_video", "pika_v22_image_to_video", "pika_v22_pikascenes", "pika_v22_pikaframes",
-    "pika_v21_text_to_video", "pika_v21_image_to_video", "pika_v2_turbo_text_to_video",
-    "pika_v2_turbo_image_to_video", "pika_v2_pikaswaps", "pika_v2_pikadditions", "pika_v15_pikaffects",
-}  # fmt: skip
+GENERATION_TOOLS = generation_tools()
 
 
 async def test_every_endpoint_and_job_tool_is_listed_flat_with_output_schema(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == GENERATION_TOOLS | JOB_TOOLS
+    assert set(tools) == all_tools() and DESIGN_TOOL_NAMES <= set(tools)
     for name, tool in tools.items():
         schema = tool.input_schema
         assert schema["type"] == "object" and schema["additionalProperties"] is False, name
@@ -63,16 +60,20 @@ async def test_schemas_carry_fal_enums_defaults_and_limits(settings: Settings) -
     assert "Melt" in tools["pika_v15_pikaffects"]["properties"]["pikaffect"]["enum"]
 
 
-async def test_what_a_model_reads_of_the_16_design_tools_fits_16_kib(settings: Settings) -> None:
+async def test_what_a_model_reads_of_the_tools_fits_16_kib(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
-    assert DESIGN_TOOLS == GENERATION_TOOLS | JOB_TOOLS and DESIGN_TOOLS <= {t["name"] for t in tools}
+    assert OWN_TOOLS == all_tools() and OWN_TOOLS <= {t["name"] for t in tools}
     read = model_reads(tools)
     assert read <= BUDGET_BYTES == 16_384, read
 
 
 def test_tool_names_follow_the_endpoint_path_rule() -> None:
-    assert {e.tool for e in ENDPOINTS} == GENERATION_TOOLS
+    """`pika_` + the endpoint path after `fal-ai/pika/`, dots removed, every other run of non-alphanumerics an `_`."""
+    for endpoint in ENDPOINTS:
+        path = endpoint.endpoint_id.removeprefix("fal-ai/pika/").replace(".", "")
+        assert endpoint.tool == "pika_" + re.sub(r"[^A-Za-z0-9]+", "_", path), endpoint.endpoint_id
+    assert DESIGN_TOOL_NAMES - JOB_TOOL_NAMES <= GENERATION_TOOLS
 
 
 async def test_pika_mcp_tools_filter_exposes_only_matching_tools(settings: Settings) -> None:

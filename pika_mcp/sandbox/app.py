@@ -23,7 +23,7 @@ from pika_mcp.sandbox.config import SandboxConfig
 from pika_mcp.sandbox.files import FileStore
 from pika_mcp.sandbox.job import Job
 from pika_mcp.sandbox.record import ReceivedRequest
-from pika_mcp.sandbox.route import Handler, OpRoute
+from pika_mcp.sandbox.route import Operation, OpRoute
 from pika_mcp.sandbox.state import DATABASE_NAME, Store
 from pika_mcp.sandbox.video import Renderer, default_renderer, render_job
 
@@ -36,42 +36,30 @@ SCHEDULER_MAX_WAIT_SECONDS = 1.0
 # polled for a minute), bounded so that no caller can grow the sandbox's memory by sending requests.
 MAX_RECORDED_REQUESTS = 20_000
 
-# (path, handler, methods, op, buffered): every route the sandbox serves, most specific first.
-ROUTES: tuple[tuple[str, Handler, list[str], str | None, bool], ...] = (
-    ("/_sandbox/health", control.health, ["GET"], None, True),
-    ("/_sandbox/requests", control.requests, ["GET"], None, True),
-    ("/_sandbox/jobs", control.jobs, ["GET"], None, True),
-    ("/_sandbox/config", control.config, ["GET", "POST"], None, True),
-    ("/_sandbox/faults", control.faults, ["POST"], None, True),
-    ("/_sandbox/reset", control.reset, ["POST"], None, True),
-    ("/storage/auth/token", storage.token, ["POST"], "token", True),
-    ("/storage/upload/initiate", storage.initiate, ["POST"], "token", True),
-    ("/storage/upload/initiate-multipart", storage.initiate_multipart, ["POST"], "token", True),
-    ("/storage/upload/{upload_id}", storage.signed_put, ["PUT"], "upload", False),
-    ("/storage/multipart/{upload_id}/complete", storage.signed_complete, ["POST"], "upload", True),
-    ("/storage/multipart/{upload_id}/{part:int}", storage.signed_part, ["PUT"], "upload", False),
-    ("/files/upload", storage.upload, ["POST"], "upload", False),
-    ("/files/upload/multipart", storage.multipart_create, ["POST"], "upload", True),
-    (
-        "/files/{token}/{name}/multipart/{upload_id}/complete",
-        storage.multipart_complete,
-        ["POST"],
-        "upload",
-        True,
-    ),
-    (
-        "/files/{token}/{name}/multipart/{upload_id}/{part:int}",
-        storage.multipart_part,
-        ["PUT"],
-        "upload",
-        False,
-    ),
-    ("/files/{path:path}", storage.download, ["GET", "HEAD"], "download", True),
-    ("/{owner}/{alias}/requests/{request_id}/status/stream", queue.stream, ["GET"], "stream", True),
-    ("/{owner}/{alias}/requests/{request_id}/status", queue.status, ["GET"], "status", True),
-    ("/{owner}/{alias}/requests/{request_id}/cancel", queue.cancel, ["PUT"], "cancel", True),
-    ("/{owner}/{alias}/requests/{request_id}", queue.result, ["GET"], "result", True),
-    ("/{owner}/{alias}/{path:path}", queue.submit, ["POST"], "submit", True),
+# Every route the sandbox serves, most specific first.
+ROUTES: tuple[Operation, ...] = (
+    Operation("/_sandbox/health", control.health, ("GET",)),
+    Operation("/_sandbox/requests", control.requests, ("GET",)),
+    Operation("/_sandbox/jobs", control.jobs, ("GET",)),
+    Operation("/_sandbox/config", control.config, ("GET", "POST")),
+    Operation("/_sandbox/faults", control.faults, ("POST",)),
+    Operation("/_sandbox/reset", control.reset, ("POST",)),
+    Operation("/storage/auth/token", storage.token, ("POST",), op="token"),
+    Operation("/storage/upload/initiate", storage.initiate, ("POST",), op="token"),
+    Operation("/storage/upload/initiate-multipart", storage.initiate_multipart, ("POST",), op="token"),
+    Operation("/storage/upload/{upload_id}", storage.signed_put, ("PUT",), op="upload", buffered=False),
+    Operation("/storage/multipart/{upload_id}/complete", storage.signed_complete, ("POST",), op="upload"),
+    Operation("/storage/multipart/{upload_id}/{part:int}", storage.signed_part, ("PUT",), op="upload", buffered=False),
+    Operation("/files/upload", storage.upload, ("POST",), op="upload", buffered=False),
+    Operation("/files/upload/multipart", storage.multipart_create, ("POST",), op="upload"),
+    Operation("/files/{token}/{name}/multipart/{upload_id}/complete", storage.multipart_complete, ("POST",), op="upload"),
+    Operation("/files/{token}/{name}/multipart/{upload_id}/{part:int}", storage.multipart_part, ("PUT",), op="upload", buffered=False),
+    Operation("/files/{path:path}", storage.download, ("GET", "HEAD"), op="download"),
+    Operation("/{owner}/{alias}/requests/{request_id}/status/stream", queue.stream, ("GET",), op="stream"),
+    Operation("/{owner}/{alias}/requests/{request_id}/status", queue.status, ("GET",), op="status"),
+    Operation("/{owner}/{alias}/requests/{request_id}/cancel", queue.cancel, ("PUT",), op="cancel"),
+    Operation("/{owner}/{alias}/requests/{request_id}", queue.result, ("GET",), op="result"),
+    Operation("/{owner}/{alias}/{path:path}", queue.submit, ("POST",), op="submit"),
 )
 
 
@@ -106,10 +94,7 @@ class Sandbox:
         self.app = Starlette(routes=self._routes(), middleware=middleware, lifespan=self._lifespan)
 
     def _routes(self) -> list[BaseRoute]:
-        return [
-            Route(path, OpRoute(self, handler, op, buffered), methods=methods)
-            for path, handler, methods, op, buffered in ROUTES
-        ]
+        return [Route(r.path, OpRoute(self, r.handler, r.op, r.buffered), methods=list(r.methods)) for r in ROUTES]
 
     @property
     def received(self) -> list[ReceivedRequest]:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pika_mcp.sandbox.access import control_refused
 from pika_mcp.sandbox.config import Fault
+from pika_mcp.sandbox.host import Host
 from pika_mcp.sandbox.queue import base_url
 from pika_mcp.sandbox.record import parse_json
-
-if TYPE_CHECKING:
-    from pika_mcp.sandbox.app import Sandbox
-    from pika_mcp.sandbox.route import Handler
+from pika_mcp.sandbox.route import Handler
 
 
 def controlled(handler: Handler) -> Handler:
@@ -23,7 +21,7 @@ def controlled(handler: Handler) -> Handler:
     text/plain and forms without asking first)."""
 
     @wraps(handler)
-    async def checked(sandbox: Sandbox, request: Request) -> Response:
+    async def checked(sandbox: Host, request: Request) -> Response:
         if (refused := control_refused(sandbox.control_token, request)) is not None:
             return refused
         return await handler(sandbox, request)
@@ -31,25 +29,25 @@ def controlled(handler: Handler) -> Handler:
     return checked
 
 
-async def health(sandbox: Sandbox, request: Request) -> Response:
+async def health(sandbox: Host, request: Request) -> Response:
     return JSONResponse(
         {"status": "ok", "base_url": base_url(request), "jobs": len(sandbox.store.request_ids())}
     )
 
 
 @controlled
-async def requests(sandbox: Sandbox, request: Request) -> Response:
+async def requests(sandbox: Host, request: Request) -> Response:
     recorded = [entry.to_json() for entry in sandbox.received]
     return JSONResponse({"requests": recorded, "counts": dict(sandbox.counts)})
 
 
 @controlled
-async def jobs(sandbox: Sandbox, request: Request) -> Response:
+async def jobs(sandbox: Host, request: Request) -> Response:
     return JSONResponse({"jobs": sandbox.store.request_ids()})
 
 
 @controlled
-async def config(sandbox: Sandbox, request: Request) -> Response:
+async def config(sandbox: Host, request: Request) -> Response:
     """GET shows the switches; POST a JSON object of switches to change them."""
     if request.method == "POST":
         data = parse_json(await request.body())
@@ -62,7 +60,7 @@ async def config(sandbox: Sandbox, request: Request) -> Response:
 
 
 @controlled
-async def faults(sandbox: Sandbox, request: Request) -> Response:
+async def faults(sandbox: Host, request: Request) -> Response:
     """Add faults: one fault object, a list of them, or `{"faults": [...]}`."""
     data: Any = parse_json(await request.body())
     items = data.get("faults", [data]) if isinstance(data, dict) else data
@@ -75,6 +73,6 @@ async def faults(sandbox: Sandbox, request: Request) -> Response:
 
 
 @controlled
-async def reset(sandbox: Sandbox, request: Request) -> Response:
+async def reset(sandbox: Host, request: Request) -> Response:
     sandbox.reset()
     return JSONResponse({"status": "ok"})

@@ -6,16 +6,14 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from pika_mcp.sandbox import wire
+from pika_mcp.sandbox.host import Host
 from pika_mcp.sandbox.job import Job
-
-if TYPE_CHECKING:
-    from pika_mcp.sandbox.app import Sandbox
 
 # A stream re-reads its job at least this often, whatever the clock says (fake clocks included).
 STREAM_MAX_WAIT_SECONDS = 1.0
@@ -48,7 +46,7 @@ def _wants_logs(request: Request) -> bool:
     return request.query_params.get("logs", "").lower() in ("1", "true")
 
 
-def _find(sandbox: Sandbox, request: Request) -> Job | None:
+def _find(sandbox: Host, request: Request) -> Job | None:
     params = request.path_params
     job = sandbox.store.job(params["request_id"])
     return job if job is not None and job.app == f"{params['owner']}/{params['alias']}" else None
@@ -59,7 +57,7 @@ def _not_found(request: Request) -> Response:
     return JSONResponse({"detail": detail}, status_code=404)
 
 
-def status_body(sandbox: Sandbox, job: Job, base: str, logs: bool) -> dict[str, Any]:
+def status_body(sandbox: Host, job: Job, base: str, logs: bool) -> dict[str, Any]:
     now = sandbox.clock()
     phase = job.phase(now)
     body: dict[str, Any] = {"status": phase, "request_id": job.request_id, **_urls(base, job)}
@@ -77,7 +75,7 @@ def status_body(sandbox: Sandbox, job: Job, base: str, logs: bool) -> dict[str, 
     return body
 
 
-async def submit(sandbox: Sandbox, request: Request) -> Response:
+async def submit(sandbox: Host, request: Request) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     params = request.path_params
@@ -122,7 +120,7 @@ async def submit(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse(answer, headers={"x-fal-request-id": job.request_id})
 
 
-async def status(sandbox: Sandbox, request: Request) -> Response:
+async def status(sandbox: Host, request: Request) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     sandbox.start_due_renders()
@@ -134,7 +132,7 @@ async def status(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse(body, status_code=code, headers={"x-fal-request-id": job.request_id})
 
 
-async def stream(sandbox: Sandbox, request: Request) -> Response:
+async def stream(sandbox: Host, request: Request) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     job = _find(sandbox, request)
@@ -145,7 +143,7 @@ async def stream(sandbox: Sandbox, request: Request) -> Response:
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
-async def _events(sandbox: Sandbox, request_id: str, base: str, logs: bool) -> AsyncIterator[str]:
+async def _events(sandbox: Host, request_id: str, base: str, logs: bool) -> AsyncIterator[str]:
     """One `data:` event per change (logs carry only new lines), a ping comment when idle."""
     last: tuple[object, ...] | None = None
     logs_sent = 0
@@ -180,7 +178,7 @@ async def _events(sandbox: Sandbox, request_id: str, base: str, logs: bool) -> A
             next_ping = time.monotonic() + sandbox.config.ping_seconds
 
 
-async def result(sandbox: Sandbox, request: Request) -> Response:
+async def result(sandbox: Host, request: Request) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     sandbox.start_due_renders()
@@ -195,7 +193,7 @@ async def result(sandbox: Sandbox, request: Request) -> Response:
     )
 
 
-async def cancel(sandbox: Sandbox, request: Request) -> Response:
+async def cancel(sandbox: Host, request: Request) -> Response:
     """Queued: removed, 200 OK. Running: 202 CANCELLATION_REQUESTED, cancelled shortly after.
     Finished: 400 ALREADY_COMPLETED. Unknown: 404 NOT_FOUND."""
     if (denied := unauthorized(request)) is not None:

@@ -12,8 +12,9 @@ import json
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 from PIL import Image
@@ -43,14 +44,17 @@ GOP_FRAMES = 2 * FPS
 
 
 def render_video(endpoint_id: str, body: dict[str, Any], out_path: Path, fetch: Fetch) -> None:
-    """Write the preview of one request to `out_path`: deterministic for a given body, placeholders for unreadable inputs."""
-    kind = endpoint_id.rsplit("/", 1)[-1]
+    """Write the preview of one request to `out_path`: deterministic for a given body, placeholders for unreadable inputs.
+
+    An endpoint without a row in LOOKS is refused (KeyError): it gets no borrowed animation by accident."""
+    look = LOOKS[endpoint_id]
     rng = random.Random(_seed(body))
-    images = [_image(fetch, url) for url in _image_urls(body)]
-    clip_data = _fetch(fetch, body["video_url"]) if isinstance(body.get("video_url"), str) else None
-    width, height = _size(body, kind, _aspect(kind, images, clip_data))
-    count = _seconds(body, kind) * FPS
-    frames = _scene(kind, body, images, clip_data, width, height, rng)
+    images = [_image(fetch, url) for url in _image_urls(body)] if {"image_url", "image_urls"} & set(look.inputs) else []
+    clip_data = _fetch(fetch, body["video_url"]) if "video_url" in look.inputs and isinstance(body.get("video_url"), str) else None
+    given = Given(body, images, clip_data)
+    width, height = _size(body, look, _aspect(look, images, clip_data))
+    count = look.seconds(body) * FPS
+    frames = look.scene(given, width, height, rng)
     caption = str(body.get("prompt") or body.get("pikaffect") or body.get("modify_region") or "")
     _encode(out_path, width, height, count, frames, overlay(width, height, caption))
 
@@ -113,24 +117,23 @@ def _video_frames(data: bytes | None, w: int, h: int) -> list[Image.Image]:
     return frames
 
 
-def _aspect(kind: str, images: list[Image.Image | None], clip_data: bytes | None) -> float | None:
+def _aspect(look: Look, images: list[Image.Image | None], clip_data: bytes | None) -> float | None:
     """The input's width / height, for endpoints whose output takes the shape of their input."""
-    if kind in ("pikaswaps", "pikadditions"):
+    if look.shape == "video":
         size = _video_size(clip_data)
         return size[0] / size[1] if size else None
     first = next((i for i in images if i is not None), None)
     return first.width / first.height if first is not None else None
 
 
-def _size(body: dict[str, Any], kind: str, input_aspect: float | None) -> tuple[int, int]:
-    default = "1080p" if kind == "pikascenes" else "720p"
-    short = SHORT_SIDE.get(str(body.get("resolution", default)), 720)
-    if kind in ("text-to-video", "pikascenes"):
+def _size(body: dict[str, Any], look: Look, input_aspect: float | None) -> tuple[int, int]:
+    short = SHORT_SIDE.get(str(body.get("resolution", look.resolution)), 720)
+    if look.shape == "aspect_ratio":
         w, h = RATIOS.get(str(body.get("aspect_ratio", "16:9")), (16, 9))
     elif input_aspect is not None:  # image and video edits keep the shape of their input, rounded to a Pika ratio
         w, h = min(RATIOS.values(), key=lambda r: abs(math.log(input_aspect * r[1] / r[0])))
     else:
-        w, h = (16, 9) if kind in ("pikaswaps", "pikadditions") else (1, 1)
+        w, h = SHAPE_WITHOUT_INPUT[look.shape]
     if w >= h:
         return _even(short * w / h), short
     return short, _even(short * h / w)
@@ -140,17 +143,6 @@ def _even(value: float) -> int:
     return int(round(value / 2)) * 2
 
 
-def _seconds(body: dict[str, Any], kind: str) -> int:
-    if kind in ("pikaswaps", "pikadditions", "pikaffects"):
-        return DEFAULT_SECONDS
-    if kind == "pikaframes":
-        transitions = body.get("transitions") or [{}] * max(1, len(body.get("image_urls") or []) - 1)
-        seconds = sum(_int(t.get("duration"), DEFAULT_SECONDS) for t in transitions if isinstance(t, dict))
-    else:
-        seconds = _int(body.get("duration"), DEFAULT_SECONDS)
-    return max(1, min(MAX_SECONDS, seconds))
-
-
 def _int(value: object, default: int) -> int:
     try:
         return int(value) if value is not None else default  # type: ignore[call-overload]
@@ -158,22 +150,101 @@ def _int(value: object, default: int) -> int:
         return default
 
 
-def _scene(kind: str, body: dict[str, Any], images: list[Image.Image | None], clip_data: bytes | None,
-           w: int, h: int, rng: random.Random) -> Frames:  # fmt: skip
-    first = images[0] if images else None
-    if kind == "pikascenes":
-        return collage_pan(images, w, h, rng)
-    if kind == "pikaframes":
-        durations = [_int(t.get("duration"), DEFAULT_SECONDS) * FPS for t in body.get("transitions") or [] if isinstance(t, dict)]
-        return crossfade([fit(i, w, h) if i else placeholder(w, h, rng, "keyframe") for i in images], durations, w, h, rng)
-    if kind == "pikaffects":
-        return pikaffect(str(body.get("pikaffect", "")), first or placeholder(w, h, rng, "image"), w, h, rng)
-    if kind in ("pikaswaps", "pikadditions"):
-        clip = _video_frames(clip_data, w, h) or [placeholder(w, h, rng, "video")]
-        return edit(kind == "pikaswaps", clip, first, w, h, rng)
-    if kind == "image-to-video":
-        return ken_burns(first or placeholder(w, h, rng, "image"), w, h, rng)
+# -- durations: how long each kind of endpoint's video is ------------------------------------------
+
+
+def fixed_length(body: dict[str, Any]) -> int:
+    return DEFAULT_SECONDS
+
+
+def from_duration(body: dict[str, Any]) -> int:
+    return max(1, min(MAX_SECONDS, _int(body.get("duration"), DEFAULT_SECONDS)))
+
+
+def from_transitions(body: dict[str, Any]) -> int:
+    transitions = body.get("transitions") or [{}] * max(1, len(body.get("image_urls") or []) - 1)
+    return max(1, min(MAX_SECONDS, sum(_int(t.get("duration"), DEFAULT_SECONDS) for t in transitions if isinstance(t, dict))))
+
+
+# -- scenes: what moves in each kind of endpoint's preview ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Given:
+    """What a request gave a scene: its body, its images (None where unreadable) and its input video's bytes."""
+
+    body: dict[str, Any]
+    images: list[Image.Image | None]
+    clip_data: bytes | None
+
+    @property
+    def first(self) -> Image.Image | None:
+        return self.images[0] if self.images else None
+
+
+Scene = Callable[[Given, int, int, random.Random], Frames]
+
+
+def shapes(given: Given, w: int, h: int, rng: random.Random) -> Frames:
     return drifting_shapes(w, h, rng)
+
+
+def animated_image(given: Given, w: int, h: int, rng: random.Random) -> Frames:
+    return ken_burns(given.first or placeholder(w, h, rng, "image"), w, h, rng)
+
+
+def collage(given: Given, w: int, h: int, rng: random.Random) -> Frames:
+    return collage_pan(given.images, w, h, rng)
+
+
+def keyframes(given: Given, w: int, h: int, rng: random.Random) -> Frames:
+    transitions = given.body.get("transitions") or []
+    durations = [_int(t.get("duration"), DEFAULT_SECONDS) * FPS for t in transitions if isinstance(t, dict)]
+    return crossfade([fit(i, w, h) if i else placeholder(w, h, rng, "keyframe") for i in given.images], durations, w, h, rng)
+
+
+def effect(given: Given, w: int, h: int, rng: random.Random) -> Frames:
+    return pikaffect(str(given.body.get("pikaffect", "")), given.first or placeholder(w, h, rng, "image"), w, h, rng)
+
+
+def video_edit(swap: bool) -> Scene:
+    def scene(given: Given, w: int, h: int, rng: random.Random) -> Frames:
+        clip = _video_frames(given.clip_data, w, h) or [placeholder(w, h, rng, "video")]
+        return edit(swap, clip, given.first, w, h, rng)
+
+    return scene
+
+
+# -- the table: one row per endpoint --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the preview of one endpoint is made."""
+
+    seconds: Callable[[dict[str, Any]], int]  # the duration rule
+    shape: Literal["aspect_ratio", "image", "video"]  # the frame's shape: the body's aspect_ratio, or its input's
+    scene: Scene
+    inputs: tuple[str, ...] = ()  # the body's media fields fetched and handed to the scene
+    resolution: str = "720p"  # when the body names none
+
+
+SHAPE_WITHOUT_INPUT = {"image": (1, 1), "video": (16, 9)}  # an input that could not be read
+TEXT = Look(from_duration, "aspect_ratio", shapes)
+IMAGE = Look(from_duration, "image", animated_image, inputs=("image_url",))
+LOOKS: dict[str, Look] = {
+    "fal-ai/pika/v2.2/text-to-video": TEXT,
+    "fal-ai/pika/v2.2/image-to-video": IMAGE,
+    "fal-ai/pika/v2.2/pikascenes": Look(from_duration, "aspect_ratio", collage, inputs=("image_urls",), resolution="1080p"),
+    "fal-ai/pika/v2.2/pikaframes": Look(from_transitions, "image", keyframes, inputs=("image_urls",)),
+    "fal-ai/pika/v2.1/text-to-video": TEXT,
+    "fal-ai/pika/v2.1/image-to-video": IMAGE,
+    "fal-ai/pika/v2/turbo/text-to-video": TEXT,
+    "fal-ai/pika/v2/turbo/image-to-video": IMAGE,
+    "fal-ai/pika/v2/pikaswaps": Look(fixed_length, "video", video_edit(swap=True), inputs=("video_url", "image_url")),
+    "fal-ai/pika/v2/pikadditions": Look(fixed_length, "video", video_edit(swap=False), inputs=("video_url", "image_url")),
+    "fal-ai/pika/v1.5/pikaffects": Look(fixed_length, "image", effect, inputs=("image_url",)),
+}
 
 
 def _encode(path: Path, w: int, h: int, count: int, frames: Frames, layers: list[Overlay]) -> None:

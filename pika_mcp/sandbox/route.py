@@ -1,9 +1,10 @@
-"""An operation's route: record the request, apply any injected fault, then run the handler."""
+"""The sandbox's routes: each a keyword record (path, handler, methods, op); served by recording the request,
+applying any injected fault, then running the handler."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import anyio
 from starlette.requests import Request
@@ -11,20 +12,27 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pika_mcp.sandbox.faults import hang, http_answer, reset
+from pika_mcp.sandbox.host import Host
 from pika_mcp.sandbox.record import receive_record
 
-if TYPE_CHECKING:
-    from pika_mcp.sandbox.app import Sandbox
+Handler = Callable[[Host, Request], Awaitable[Response]]
 
-Handler = Callable[["Sandbox", Request], Awaitable[Response]]
+
+@dataclass(frozen=True)
+class Operation:
+    """One route the sandbox serves."""
+
+    path: str
+    handler: Handler
+    methods: tuple[str, ...]
+    op: str | None = None  # counted and open to injected faults under this name; None: a control route
+    buffered: bool = True  # False: the handler streams the request body (uploads), so it is recorded unread
 
 
 class OpRoute:
     """The ASGI app behind one route; `op` names it for counts and faults (None: control routes)."""
 
-    def __init__(
-        self, sandbox: Sandbox, handler: Handler, op: str | None, buffered: bool = True
-    ) -> None:
+    def __init__(self, sandbox: Host, handler: Handler, op: str | None, buffered: bool = True) -> None:
         self.sandbox, self.handler, self.op, self.buffered = sandbox, handler, op, buffered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

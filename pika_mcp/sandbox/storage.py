@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
-from typing import TYPE_CHECKING
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from pika_mcp.sandbox.host import Host
 from pika_mcp.sandbox.job import iso
 from pika_mcp.sandbox.queue import base_url, unauthorized
 from pika_mcp.sandbox.record import parse_json
-
-if TYPE_CHECKING:
-    from pika_mcp.sandbox.app import Sandbox
 
 OCTET_STREAM = "application/octet-stream"
 BAD_TOKEN = "Send a storage token from /storage/auth/token as 'Authorization: Bearer <token>'."
 
 
-def _bearer_refused(sandbox: Sandbox, request: Request) -> Response | None:
+def _bearer_refused(sandbox: Host, request: Request) -> Response | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and sandbox.store.token_valid(token.strip(), sandbox.clock()):
         return None
@@ -39,7 +36,7 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type") or OCTET_STREAM
 
 
-async def token(sandbox: Sandbox, request: Request) -> Response:
+async def token(sandbox: Host, request: Request) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     value = secrets.token_urlsafe(24)
@@ -55,7 +52,7 @@ async def token(sandbox: Sandbox, request: Request) -> Response:
     )
 
 
-async def upload(sandbox: Sandbox, request: Request) -> Response:
+async def upload(sandbox: Host, request: Request) -> Response:
     if (denied := _bearer_refused(sandbox, request)) is not None:
         return denied
     path = sandbox.files.new_path(request.headers.get("x-fal-file-name"))
@@ -64,7 +61,7 @@ async def upload(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse({"access_url": f"{base_url(request)}/{path}"})
 
 
-async def multipart_create(sandbox: Sandbox, request: Request) -> Response:
+async def multipart_create(sandbox: Host, request: Request) -> Response:
     if (denied := _bearer_refused(sandbox, request)) is not None:
         return denied
     path = sandbox.files.new_path(request.headers.get("x-fal-file-name"))
@@ -73,14 +70,14 @@ async def multipart_create(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse({"access_url": f"{base_url(request)}/{path}", "uploadId": upload_id})
 
 
-def _cdn_upload(sandbox: Sandbox, request: Request) -> tuple[str, str] | None:
+def _cdn_upload(sandbox: Host, request: Request) -> tuple[str, str] | None:
     params = request.path_params
     found = sandbox.store.upload(params["upload_id"])
     expected = f"files/{params['token']}/{params['name']}"
     return found if found is not None and found[0] == expected else None
 
 
-async def multipart_part(sandbox: Sandbox, request: Request) -> Response:
+async def multipart_part(sandbox: Host, request: Request) -> Response:
     if (denied := _bearer_refused(sandbox, request)) is not None:
         return denied
     if _cdn_upload(sandbox, request) is None:
@@ -88,7 +85,7 @@ async def multipart_part(sandbox: Sandbox, request: Request) -> Response:
     return await _write_part(sandbox, request)
 
 
-async def multipart_complete(sandbox: Sandbox, request: Request) -> Response:
+async def multipart_complete(sandbox: Host, request: Request) -> Response:
     if (denied := _bearer_refused(sandbox, request)) is not None:
         return denied
     found = _cdn_upload(sandbox, request)
@@ -97,16 +94,16 @@ async def multipart_complete(sandbox: Sandbox, request: Request) -> Response:
     return await _complete(sandbox, request, found, "access_url")
 
 
-async def initiate(sandbox: Sandbox, request: Request) -> Response:
+async def initiate(sandbox: Host, request: Request) -> Response:
     """JS-style single upload: answer a URL to PUT the bytes to, and the file's final URL."""
     return await _initiate(sandbox, request, "storage/upload")
 
 
-async def initiate_multipart(sandbox: Sandbox, request: Request) -> Response:
+async def initiate_multipart(sandbox: Host, request: Request) -> Response:
     return await _initiate(sandbox, request, "storage/multipart")
 
 
-async def _initiate(sandbox: Sandbox, request: Request, route: str) -> Response:
+async def _initiate(sandbox: Host, request: Request, route: str) -> Response:
     if (denied := unauthorized(request)) is not None:
         return denied
     data = parse_json(await request.body())
@@ -118,7 +115,7 @@ async def _initiate(sandbox: Sandbox, request: Request, route: str) -> Response:
     return JSONResponse({"upload_url": f"{base}/{route}/{upload_id}", "file_url": f"{base}/{path}"})
 
 
-async def signed_put(sandbox: Sandbox, request: Request) -> Response:
+async def signed_put(sandbox: Host, request: Request) -> Response:
     """The PUT to an initiated upload URL; the unguessable id is the credential, as signed URLs."""
     upload_id = request.path_params["upload_id"]
     found = sandbox.store.upload(upload_id)
@@ -131,20 +128,20 @@ async def signed_put(sandbox: Sandbox, request: Request) -> Response:
     return Response(status_code=200)
 
 
-async def signed_part(sandbox: Sandbox, request: Request) -> Response:
+async def signed_part(sandbox: Host, request: Request) -> Response:
     if sandbox.store.upload(request.path_params["upload_id"]) is None:
         return JSONResponse({"detail": "Multipart upload not found."}, status_code=404)
     return await _write_part(sandbox, request)
 
 
-async def signed_complete(sandbox: Sandbox, request: Request) -> Response:
+async def signed_complete(sandbox: Host, request: Request) -> Response:
     found = sandbox.store.upload(request.path_params["upload_id"])
     if found is None:
         return JSONResponse({"detail": "Multipart upload not found."}, status_code=404)
     return await _complete(sandbox, request, found, "file_url")
 
 
-async def _write_part(sandbox: Sandbox, request: Request) -> Response:
+async def _write_part(sandbox: Host, request: Request) -> Response:
     params = request.path_params
     number = int(params["part"])
     etag = await sandbox.files.write_part(params["upload_id"], number, request.stream())
@@ -152,7 +149,7 @@ async def _write_part(sandbox: Sandbox, request: Request) -> Response:
 
 
 async def _complete(
-    sandbox: Sandbox, request: Request, found: tuple[str, str], key: str
+    sandbox: Host, request: Request, found: tuple[str, str], key: str
 ) -> Response:
     upload_id = request.path_params["upload_id"]
     data = parse_json(await request.body())
@@ -168,7 +165,7 @@ async def _complete(
     return JSONResponse({key: f"{base_url(request)}/{found[0]}"})
 
 
-async def download(sandbox: Sandbox, request: Request) -> Response:
+async def download(sandbox: Host, request: Request) -> Response:
     """Serve a stored file, streamed, with its content type, Content-Length and Range support."""
     relative = f"files/{request.path_params['path']}"
     if sandbox.files.joining(relative):  # a multipart upload completed a moment ago

@@ -1,4 +1,5 @@
-"""The sandbox's own wire rules for every Pika endpoint, written as data from fal-pika.md section 2.
+"""The sandbox's own wire rules for every Pika endpoint, written as data from fal's published schema of each endpoint
+(required fields, enums, limits; no unknown fields, no nulls).
 
 Deliberately independent of the catalog's Pydantic models: a wrong model must not pass its own
 tests. Errors follow fal's 422 body, `{"detail": [{"loc": ["body", field], "msg", "type"}]}`.

@@ -1,4 +1,4 @@
-"""The MCP server (the only package that imports mcp.server): tools, resources, subscriptions."""
+"""The MCP edge (the only package that imports mcp.server): tools, resources, subscriptions and the HTTP transport."""
 
 from pika_mcp.server.app import PikaServer, build_server
 from pika_mcp.server.owner import owner_of

@@ -20,10 +20,11 @@ from pydantic import Field
 
 from pika_mcp.catalog import ENDPOINTS
 from pika_mcp.errors import PikaError
+from pika_mcp.server.tools import selected
 
 if TYPE_CHECKING:
-    from pika_mcp.runtime import Runtime
-    from pika_mcp.server.app import PikaServer
+    from pika_mcp.server.edge import Edge, Ready
+    from pika_mcp.settings import Settings
 
 PLAYER_URI = "ui://pika-mcp/job"
 GALLERY_URI = "ui://pika-mcp/jobs"
@@ -39,11 +40,11 @@ TEMPLATE = "jobs-app.html"
 CONFIG_MARK = "/*PIKA_CONFIG*/null"
 
 
-def media_origins(runtime: Runtime | None, queue_url: str | None, rest_url: str | None) -> list[str]:
+def media_origins(edge: Edge | None, queue_url: str | None, rest_url: str | None) -> list[str]:
     """The origins a job's video and poster may come from: fal's media hosts when the queue is fal's, else the
     configured queue and REST origins (the embedded sandbox's live address once it runs)."""
-    if runtime is not None:
-        queue_url, rest_url = runtime.queue_url, runtime.rest_url
+    if edge is not None:
+        queue_url, rest_url = edge.queue_url, edge.rest_url
     host = (urlsplit(queue_url or "").hostname or "").lower()
     if host == FAL_QUEUE_HOST or host.endswith("." + FAL_QUEUE_HOST):
         return list(FAL_MEDIA_ORIGINS)
@@ -63,18 +64,18 @@ class AppView(Resource):
     The SDK reads `meta` just after `read()` returns, with no await between, so setting it in `read` is safe."""
 
     mode: str = Field(exclude=True)
-    server: Any = Field(default=None, exclude=True)
+    settings: Any = Field(default=None, exclude=True)
+    ready: Any = Field(default=None, exclude=True)
 
     async def read(self) -> str:
-        runtime = None
+        edge = None
         try:
-            runtime = await self.server.ready()
+            edge = await self.ready()
         except PikaError:  # a failed start: the view still renders, with the configured origins
             pass
-        settings = self.server.settings
-        origins = media_origins(runtime, settings.queue_url, settings.rest_url)
+        origins = media_origins(edge, self.settings.queue_url, self.settings.rest_url)
         self.meta = ui_meta(origins)
-        return page(self.mode, tools_present(self.server))
+        return page(self.mode, tools_present(self.settings))
 
 
 def ui_meta(origins: list[str]) -> dict[str, Any]:
@@ -82,12 +83,10 @@ def ui_meta(origins: list[str]) -> dict[str, Any]:
     return {"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}}
 
 
-def tools_present(server: PikaServer) -> dict[str, bool]:
+def tools_present(settings: Settings) -> dict[str, bool]:
     """Which job tools the view may call: PIKA_MCP_TOOLS may hide wait, cancel or get, and the view does without."""
-    from pika_mcp.server.app import selected
-
     names = ("pika_wait_for_job", "pika_cancel_job", "pika_get_job")
-    return {name: selected(name, server.settings.tools) for name in names}
+    return {name: selected(name, settings.tools) for name in names}
 
 
 def page(mode: str, tools: dict[str, bool]) -> str:
@@ -97,17 +96,16 @@ def page(mode: str, tools: dict[str, bool]) -> str:
     return html.replace(CONFIG_MARK, json.dumps(config).replace("<", "\\u003c"), 1)
 
 
-def apps_extension(server: PikaServer) -> Apps:
+def apps_extension(settings: Settings, ready: Ready) -> Apps:
     """The MCP Apps extension holding the player and the gallery."""
     apps = Apps()
-    settings = server.settings
     meta = ui_meta(media_origins(None, settings.queue_url, settings.rest_url))  # listed before the first read
     views = ((PLAYER_URI, "job-player", "Pika job player", "Shows one Pika job: its status live, then the video.", "job"),
              (GALLERY_URI, "job-gallery", "Pika jobs", "Your recent Pika jobs as poster tiles, with the spend of the last 24 hours.",
               "jobs"))  # fmt: skip
     for uri, name, title, description, mode in views:
         view = AppView(uri=uri, name=name, title=title, description=description, mime_type=APP_MIME_TYPE, meta=meta, mode=mode)
-        view.server = server
+        view.settings, view.ready = settings, ready
         apps.add_resource(view)
     return apps
 

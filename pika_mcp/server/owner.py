@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 
-from pika_mcp.ledger import LOCAL_OWNER
+from pika_mcp.job import LOCAL_OWNER
 
 
 def owner_of() -> str:

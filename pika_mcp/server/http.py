@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -13,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
-from pika_mcp.cors import with_cors
+from pika_mcp.server.cors import with_cors
 from pika_mcp.errors import ConfigError
 from pika_mcp.fleet import shared_owner_key
 from pika_mcp.owners import owner_id
@@ -52,17 +51,17 @@ class StaticTokens:
     """
 
     def __init__(self, tokens: tuple[str, ...], key: bytes) -> None:
-        self._known = [(hashlib.sha256(t.encode()).digest(), owner_id(key, t)) for t in tokens]
+        self._key = key
+        self._known = [owner_id(key, t) for t in tokens]
 
     async def verify_token(self, token: str) -> Any:
         from mcp.server.auth.provider import AccessToken
 
-        digest = hashlib.sha256(token.encode()).digest()
-        person = None
-        for known, who in self._known:  # every token is compared, whichever matches
-            if hmac.compare_digest(digest, known):
-                person = who
-        if person is None:
+        person = owner_id(self._key, token)
+        known = False
+        for who in self._known:  # every token is compared, whichever matches
+            known |= hmac.compare_digest(person, who)
+        if not known:
             return None
         return AccessToken(token=token, client_id=person, scopes=[])
 
@@ -120,7 +119,7 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from pika_mcp.server import build_server
+    from pika_mcp.server.app import build_server
 
     auth: dict[str, Any] = {}
     if settings.tokens:
@@ -138,8 +137,9 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
         body = {"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
                 "backend": settings.backend, "stateless": stateless}  # fmt: skip
         if state == "ready":  # which peer answered (several peers on one database), and the ledger it uses
-            body |= {"peer_id": server.runtime.service.me, "ledger": "postgresql" if settings.database_url else "sqlite"}
-            if settings.database_url and not await database_answers(server.runtime.service.ledger):
+            service = (await server.lifecycle.ready()).service
+            body |= {"peer_id": service.tracker_id, "ledger": "postgresql" if settings.database_url else "sqlite"}
+            if settings.database_url and not await database_answers(service.ledger):
                 body["status"] = state = "database unreachable"  # not ready: a balancer sends calls to other peers
         return JSONResponse(body, status_code=200 if state == "ready" else 503)
 
