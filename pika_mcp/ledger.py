@@ -6,7 +6,7 @@ import builtins
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -14,22 +14,17 @@ from typing import Any
 
 from pika_mcp.job import LIVE, SUCCEEDED, Job, JobStatus
 from pika_mcp.ledger_schema import from_row, migrate, to_row
-from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, check_budget
+from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, check_budget, sql_list
 from pika_mcp.owners import private_file
 from pika_mcp.store import Alive, HistoryEntry
 
 BUSY_TIMEOUT_MS = 10_000  # several processes share one home; writers wait rather than fail
 
 
-def _among(values: Iterable[str]) -> str:
-    """A set of our own constants as an SQL list: `('failed', 'cancelled')`."""
-    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
-
-
 # The money rules of pika_mcp.money, in SQL.
-SPENDS = f"(status NOT IN {_among(UNSPENT_STATUSES)} OR json_extract(error, '$.type') IN {_among(SPENT_ERRORS)})"
-DEDUPES = f"status NOT IN {_among(UNREUSABLE_STATUSES)}"
-IS_LIVE = f"status IN {_among(LIVE)}"
+SPENDS = f"(status NOT IN {sql_list(UNSPENT_STATUSES)} OR json_extract(error, '$.type') IN {sql_list(SPENT_ERRORS)})"
+DEDUPES = f"status NOT IN {sql_list(UNREUSABLE_STATUSES)}"
+IS_LIVE = f"status IN {sql_list(LIVE)}"
 SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
 SAME_CALL_SQL = f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
 

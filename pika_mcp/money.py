@@ -5,6 +5,7 @@ contract tests check each store against `spends` and `answers_again`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pika_mcp.catalog import Endpoint
@@ -41,3 +42,8 @@ def check_budget(spent: float, estimate: float, cap: float | None) -> None:
     """Refuse a job that would take spend in the window past the cap; nothing has been sent yet."""
     if cap is not None and spent + estimate > cap + BUDGET_SLACK:
         raise BudgetExceeded(spent=round(spent, 4), cap=cap, estimate=estimate)
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A set of these constants as an SQL list, `('cancelled', 'failed')`, for each store to build its queries from."""
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.owners import private_file, private_folder
 
 

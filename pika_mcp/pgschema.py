@@ -9,7 +9,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from pika_mcp.errors import ConfigError
-from pika_mcp.ledger import _COLUMNS, Job
+from pika_mcp.job import Job
+from pika_mcp.ledger_schema import COLUMNS as _COLUMNS
+from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, sql_list
 
 CHANGES = "pika_jobs"  # NOTIFY channel: a job changed (payload: writing peer | local_id)
 WATCHES = "pika_watch"  # NOTIFY channel: someone waits on or reads a job (payload: local_id)
@@ -20,8 +22,8 @@ WATCH_SECONDS = 15.0  # a watched-job row lasts this long unless renewed (the wa
 
 # The money rules of ledger.SPENDS and ledger.DEDUPES, in PostgreSQL's JSON syntax; the contract tests run the
 # same cases against both stores.
-SPENDS = "(status NOT IN ('failed', 'cancelled') OR error->>'type' = 'submit_outcome_unknown')"
-DEDUPES = "status NOT IN ('failed', 'cancelled')"
+SPENDS = f"(status NOT IN {sql_list(UNSPENT_STATUSES)} OR error->>'type' IN {sql_list(SPENT_ERRORS)})"
+DEDUPES = f"status NOT IN {sql_list(UNREUSABLE_STATUSES)}"
 SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) AS spent FROM jobs WHERE owner = %s AND created_at >= %s AND {SPENDS}"
 SAME_CALL_SQL = (
     f"SELECT * FROM jobs WHERE owner = %s AND args_key = %s AND created_at >= %s AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"

@@ -20,7 +20,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from pika_mcp.errors import BudgetExceeded, ConfigError
-from pika_mcp.ledger import _COLUMNS, Job
+from pika_mcp.job import Job
+from pika_mcp.ledger_schema import COLUMNS as _COLUMNS
 from pika_mcp.owners import KEY_BYTES
 from pika_mcp.pgposters import PgPosters
 from pika_mcp.pgschema import (

@@ -16,7 +16,6 @@ from pika_mcp.errors import ConfigError
 from pika_mcp.files import FilePolicy
 from pika_mcp.inputs import Inputs
 from pika_mcp.jobs import ADOPT_EVERY, JobService
-from pika_mcp.ledger import Ledger
 from pika_mcp.liveness import Liveness
 from pika_mcp.origins import Origins
 from pika_mcp.outputs import Outputs

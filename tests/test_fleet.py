@@ -15,7 +15,7 @@ from mcp import Client
 from pika_mcp import fleet, runtime
 from pika_mcp.doctor import check_ledger
 from pika_mcp.errors import ConfigError
-from pika_mcp.ledger import Job
+from pika_mcp.job import Job
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import Fal, make_settings

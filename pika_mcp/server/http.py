@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
-from pika_mcp.server.cors import with_cors
 from pika_mcp.errors import ConfigError
 from pika_mcp.fleet import shared_owner_key
 from pika_mcp.owners import owner_id
+from pika_mcp.server.cors import with_cors
 from pika_mcp.settings import MIN_TOKEN_CHARS, Settings
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-
 import functools
 import json
 from collections.abc import Awaitable, Callable
