@@ -186,7 +186,9 @@ async def test_a_stdio_workload_at_debug_leaks_no_secret(tmp_path: Path, fal: Fa
     log_is_real(home)
     assert any(p.name == "jobs.sqlite3-wal" for p in running) and any(p.name == "jobs.sqlite3" for p in written)
     assert any(p.parent.name == "posters" for p in written) and len([p for p in written if p.suffix == ".mp4"]) == 2
-    assert [r.headers["authorization"] for r in fal.sent("submit")][0] == fingerprint(f"Key {FAL_KEY}")  # the key was really in use
+    assert [r.headers["authorization"] for r in fal.sent("submit")][0] == fingerprint(
+        f"Key {FAL_KEY}"
+    )  # the key was really in use
     seen |= {f"file {p}": data for p, data in {**running, **written}.items()} | {"stderr": stderr}
     assert_no_leak(seen)
 
@@ -347,7 +349,9 @@ async def test_a_sandbox_backend_never_receives_the_fal_key(key: str | None, tmp
     """`PIKA_MCP_BACKEND=sandbox` pointed at a sandbox elsewhere: it gets a placeholder key, with or without FAL_KEY set."""
     settings = make_settings(tmp_path, fal.url, backend="sandbox", fal_key=key)
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
-        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 20})).structured_content
+        job = (
+            await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 20})
+        ).structured_content
     assert job["status"] == "succeeded" and job["backend"] == "sandbox"
     sent = {r.headers.get("authorization") for r in fal.sandbox.received if r.op != "download"}  # files are public
     assert sent == {fingerprint("Key sandbox")}

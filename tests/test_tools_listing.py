@@ -136,4 +136,6 @@ def test_output_schemas_are_lean_and_accept_exactly_what_the_models_do() -> None
     assert [a for a, _ in outcomes] == [True] * 6 + [False] * 10  # the samples do test both ways
     listing = _metadata(JobList).output_schema
     assert listing is not None
-    assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0})
+    assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(
+        listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0}
+    )
