@@ -8,7 +8,7 @@ from pathlib import Path
 from bench.launch import first_tools_list, pika_command, pika_env
 from bench.report import Goal, Report, Row
 from bench.sizes import Sizes
-from pika_mcp.reads import BUDGET_BYTES, OWN_TOOLS, model_reads, tool_reads
+from pika_mcp.reads import BUDGET_BYTES, DOCUMENTED_TOOLS, model_reads, tool_reads
 
 NAME = "5 context cost"
 GOAL = Goal("value", most=BUDGET_BYTES)
@@ -24,11 +24,11 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
         tools = json.loads(raw)["result"]["tools"]
         reads = {t["name"]: tool_reads(t) for t in tools}
         goal = GOAL if not extra else None
-        count = sum(t["name"] in OWN_TOOLS for t in tools)
+        count = sum(t["name"] in DOCUMENTED_TOOLS for t in tools)
         report.add(Row(NAME, f"model reads, {label} ({count})", model_reads(tools), "bytes", goal=goal))
         report.add(Row(NAME, f"tools/list answer, {label}", len(raw) / 1000, "KB"))
         if not extra:
             biggest = sorted(reads.items(), key=lambda kv: -kv[1])[:3]
             report.note(NAME, "largest tools: " + ", ".join(f"{n} {b / 1000:.1f} KB" for n, b in biggest))
     report.note(NAME, "model reads = pika_mcp.reads.model_reads (the test's measure): compact JSON of name, description and "
-                      "inputSchema of every tool listed by default, UTF-8 bytes; answer = the raw 2025-11-25 JSON-RPC line")  # fmt: skip
+                      "inputSchema of the tools the README documents, UTF-8 bytes; answer = the raw 2025-11-25 JSON-RPC line")  # fmt: skip

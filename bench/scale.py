@@ -110,11 +110,15 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
             peak = proc.memory(pid)
     minutes = (t1 - t0) / 60
     per_job = polls / n / minutes
-    report.add(Row(NAME, f"status requests per background job per minute ({n} jobs)", per_job, "/min", goal=Goal("value", most=12)))
+    report.add(
+        Row(NAME, f"status requests per background job per minute ({n} jobs)", per_job, "/min", goal=Goal("value", most=12))
+    )
     if rss and cpu0 is not None and cpu1 is not None:
         report.add(Row(NAME, f"resident memory, {n} live jobs", max(rss) / MB, "MB", goal=Goal("value", most=150),
                        summary=summarize([r / MB for r in rss])))  # fmt: skip
-        report.add(Row(NAME, f"CPU share of one core, {n} live jobs", (cpu1 - cpu0) / (t1 - t0) * 100, "%", goal=Goal("value", most=25)))
+        report.add(
+            Row(NAME, f"CPU share of one core, {n} live jobs", (cpu1 - cpu0) / (t1 - t0) * 100, "%", goal=Goal("value", most=25))
+        )
         if idle and submitted and peak:
             report.add(Row(NAME, f"resident memory peak, {n} live + {len(watched)} finishing", peak.peak / MB, "MB",
                            goal=Goal("value", most=150)))  # fmt: skip
@@ -125,11 +129,23 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
         report.note(NAME, proc.NOTE)
     lat = summarize(list(latency.values()))
     report.add(Row(NAME, "update latency to the saved answer p50, watched jobs", lat.median, "ms", summary=lat))
-    report.add(Row(NAME, "update latency to the saved answer p95, watched jobs", lat.p95, "ms", goal=Goal("value", most=1000), summary=lat))
+    report.add(
+        Row(
+            NAME,
+            "update latency to the saved answer p95, watched jobs",
+            lat.p95,
+            "ms",
+            goal=Goal("value", most=1000),
+            summary=lat,
+        )
+    )
     wait_lat = summarize([latency[j] for j in waited])
     listen_lat = summarize([latency[j] for j in listened])
-    report.note(NAME, f"{n} jobs submitted in {submit_seconds:.1f} s ({SUBMITTERS} concurrent calls); counted over the "
-                      f"{t1 - t0:.0f} s right after, the busiest stretch (background polls back off from 5 s to 30 s)")
+    report.note(
+        NAME,
+        f"{n} jobs submitted in {submit_seconds:.1f} s ({SUBMITTERS} concurrent calls); counted over the "
+        f"{t1 - t0:.0f} s right after, the busiest stretch (background polls back off from 5 s to 30 s)",
+    )
     report.note(NAME, f"latency = client holds the saved answer (succeeded, local file and poster on disk) - sandbox's closing log "
                       f"timestamp; pika_wait_for_job p50 {wait_lat.median:.0f} ms (n={wait_lat.n}), "
                       f"subscriptions/listen + read p50 {listen_lat.median:.0f} ms (n={listen_lat.n})")  # fmt: skip

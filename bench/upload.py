@@ -118,7 +118,9 @@ class _Samples:
     growth: list[float] = field(default_factory=list)  # MB
 
 
-async def _rounds(url: str, sizes: Sizes, file: Path, uploaders: dict[str, Upload], state_dir: Path | None) -> dict[str, _Samples]:
+async def _rounds(
+    url: str, sizes: Sizes, file: Path, uploaders: dict[str, Upload], state_dir: Path | None
+) -> dict[str, _Samples]:
     """The uploaders take turns on the file, in an order that rotates each round, after an uncounted warm-up round."""
     size, names = file.stat().st_size, list(uploaders)
     out = {name: _Samples() for name in names}
@@ -158,12 +160,16 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
     else:
         report.note(NAME, proc.NOTE)
     s, b = summarize(pika.speeds), summarize(fal_client.speeds)
-    report.add(Row(NAME, f"throughput, {label}, full speed (baseline fal_client)", s.median, "MB/s", b.median, FAL_CLIENT_GOAL, s, b))
+    report.add(
+        Row(NAME, f"throughput, {label}, full speed (baseline fal_client)", s.median, "MB/s", b.median, FAL_CLIENT_GOAL, s, b)
+    )
     s, b = summarize(link["pika"].speeds), summarize(link["httpx2"].speeds)
     report.add(Row(NAME, f"throughput, {label}, 1 Gbit/s link (baseline httpx2)", s.median, "MB/s", b.median, LINK_GOAL, s, b))
     s, b = summarize(pika.speeds), summarize(plain.speeds)
     report.add(Row(NAME, f"throughput, {label}, loopback (baseline httpx2)", s.median, "MB/s", b.median, None, s, b))
-    report.note(NAME, "pika-mcp: the pika_upload_file tool over stdio (policy check, SHA-256, upload), memory of the server process")
+    report.note(
+        NAME, "pika-mcp: the pika_upload_file tool over stdio (policy check, SHA-256, upload), memory of the server process"
+    )
     report.note(NAME, "fal_client: fal_client.upload_file in its own process, its host constants pointed at the sandbox")
     report.note(NAME, "httpx2: one streaming POST of 1 MiB chunks in its own process, memory of that process")
     report.note(NAME, f"1 Gbit/s link: bench.sink reading at most {LINK_RATE / MB:.0f} MB/s across all connections, "

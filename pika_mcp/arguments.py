@@ -87,7 +87,7 @@ def nullable(prop: dict[str, Any]) -> dict[str, Any]:
 
 def plain(prop: dict[str, Any]) -> dict[str, Any]:
     """A property without its null branch: the one type that a command-line option takes."""
-    branches = [b for b in prop.get("anyOf", ()) if b != NULL]
+    branches: list[dict[str, Any]] = [b for b in prop.get("anyOf", ()) if b != NULL]
     if len(branches) != 1:
         return prop
     return branches[0] | {k: v for k, v in prop.items() if k != "anyOf"}
@@ -119,7 +119,8 @@ def lean(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
             out = nullable(plain(out))  # Pydantic puts the description in the branch; it moves outside
         return out
 
-    return walk(schema)
+    lean_schema: dict[str, Any] = walk(schema)
+    return lean_schema
 
 
 def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
@@ -129,7 +130,10 @@ def parse(endpoint: Endpoint, arguments: dict[str, Any]) -> Call:
     options = {name: args.pop(name) for name in list(args) if name in CALL_OPTIONS}
     wait = options.get("wait_seconds")
     if wait is not None and (type(wait) is not int or not 0 <= wait <= MAX_WAIT_SECONDS):
-        raise InputError(_lead(endpoint) + f"wait_seconds: must be a whole number from 0 to {MAX_WAIT_SECONDS} (got {quote(wait)}).", field="wait_seconds")
+        raise InputError(
+            _lead(endpoint) + f"wait_seconds: must be a whole number from 0 to {MAX_WAIT_SECONDS} (got {quote(wait)}).",
+            field="wait_seconds",
+        )
     force_new = options.get("force_new", False)
     if force_new is None:
         force_new = False

@@ -19,7 +19,10 @@ def usd(amount: float) -> str:
 
 
 class PriceRule(Protocol):
-    estimate: bool  # True where fal does not publish the price
+    @property
+    def estimate(self) -> bool:
+        """True where fal does not publish the price."""
+        ...
 
     def usd(self, body: dict[str, Any]) -> float: ...
 
@@ -54,7 +57,7 @@ class PerFiveSeconds:
 
     def usd(self, body: dict[str, Any]) -> float:
         base = dict(self.by_resolution)[body.get("resolution", "720p")]
-        return round(base * body.get("duration", 5) / 5, 4)
+        return round(base * float(body.get("duration", 5)) / 5, 4)
 
     def unpublished(self, body: dict[str, Any]) -> bool:
         return self.estimate or body.get("duration", 5) != 5

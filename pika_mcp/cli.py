@@ -56,7 +56,10 @@ def parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="recent jobs and the 24-hour spend", parents=[verbosity])
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument(
-        "--prune", type=float, metavar="DAYS", help="delete the videos and posters pika-mcp saved for jobs finished over DAYS days ago"
+        "--prune",
+        type=float,
+        metavar="DAYS",
+        help="delete the videos and posters pika-mcp saved for jobs finished over DAYS days ago",
     )
     jobs.add_argument("--dry-run", action="store_true", help="with --prune: list what would be deleted, delete nothing")
     sub.add_parser("doctor", help="check credentials, the queue, the ledger and folders", parents=[verbosity])

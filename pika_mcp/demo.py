@@ -53,8 +53,8 @@ async def _demo(settings: Settings, out: Any) -> int:
     server = build_server(settings)
     async with Client(server.mcp) as client:
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
-            say(f"  ... {done:4.0f}s  {message or ''}")
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
+            say(f"  ... {progress:4.0f}s  {message or ''}")
 
         if images:
             tool = "pika_v22_pikascenes"
@@ -71,7 +71,9 @@ async def _demo(settings: Settings, out: Any) -> int:
         for _ in range(MAX_WAIT_CALLS):  # the wait wakes on the job's change, the save included
             if job.get("status") not in LIVE:
                 break
-            result = await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30}, progress_callback=progress)
+            result = await client.call_tool(
+                "pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 30}, progress_callback=progress
+            )
             job = result.structured_content or {}
         if job.get("status") != SUCCEEDED:
             say(f"The job ended {job.get('status')}: {job.get('error')}")

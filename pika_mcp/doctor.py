@@ -144,7 +144,9 @@ def check_folders(settings: Settings) -> list[Line]:
     lines = [Line("ok", "folders", "PIKA_MCP_ALLOWED_DIRS: " + (os.pathsep.join(map(str, settings.allowed_dirs)) or "(empty)"))]
     for folder in settings.allowed_dirs:
         if not folder.is_absolute():
-            lines.append(Line("FAIL", "folders", f"{folder} is not an absolute path", "list absolute paths in PIKA_MCP_ALLOWED_DIRS"))
+            lines.append(
+                Line("FAIL", "folders", f"{folder} is not an absolute path", "list absolute paths in PIKA_MCP_ALLOWED_DIRS")
+            )
         elif not folder.is_dir():
             lines.append(Line("warn", "folders", f"{folder} does not exist", "create it or remove it from PIKA_MCP_ALLOWED_DIRS"))
     return lines

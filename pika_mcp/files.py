@@ -98,7 +98,9 @@ class FilePolicy:
         except OSError:
             if real.is_dir():
                 raise FileRefused(f"{raw} is not a regular file.") from None
-            raise FileRefused(f"{raw} does not exist or cannot be read (it changed while being checked?).{_permission_hint(raw)}") from None
+            raise FileRefused(
+                f"{raw} does not exist or cannot be read (it changed while being checked?).{_permission_hint(raw)}"
+            ) from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):

@@ -31,9 +31,12 @@ KNOWN_DIGESTS = 256
 
 
 class _Source(Protocol):
-    name: str
-    content_type: str
-    size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
 
     def read_at(self, offset: int, length: int) -> bytes: ...
 
@@ -117,7 +120,7 @@ class Inputs:
             data, content_type = _data_content(ref, field_name)
             source = _Bytes(data, content_type, f"upload.{content_type.split('/')[1]}")
             return str((await self._cached_upload(source, hashlib.sha256(data).hexdigest()))["url"])
-        return (await self.upload(ref))["url"]
+        return str((await self.upload(ref))["url"])
 
     async def upload(self, ref: str) -> dict[str, Any]:
         """A local file (path or file:// URI) uploaded, or found in the cache; the pika_upload_file answer.

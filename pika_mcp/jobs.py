@@ -17,7 +17,7 @@ from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FalError, JobNotFound, SubmitOutcomeUnknown
 from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, Job, failure, job_error, lost_submit
 from pika_mcp.liveness import Liveness
-from pika_mcp.models import MEDIA_FIELDS
+from pika_mcp.models import media_refs
 from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
 from pika_mcp.money import estimate as estimate_cost
 from pika_mcp.outputs import Outputs
@@ -47,8 +47,7 @@ async def _as_named(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_local_media(body: dict[str, Any]) -> bool:
-    refs = [v for name in MEDIA_FIELDS for v in (body.get(name) if isinstance(body.get(name), list) else [body.get(name)])]
-    return any(isinstance(ref, str) and not ref.startswith(("https://", "http://")) for ref in refs)
+    return any(isinstance(ref, str) and not ref.startswith(("https://", "http://")) for ref in media_refs(body))
 
 
 def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
@@ -279,7 +278,9 @@ class JobService:
             return job
         note = f"cancel: {outcome}"
         if outcome == "OK":
-            settled = self.ledger.settle(job, CANCELLED, note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome)
+            settled = self.ledger.settle(
+                job, CANCELLED, note=note, queue_position=None, cancel_requested=True, cancel_outcome=outcome
+            )
             job = settled or self.ledger.reload(job)
             self.tracker.forget(job.local_id)
         elif outcome == "NOT_FOUND":
@@ -298,4 +299,3 @@ class JobService:
     def list(self, owner: str, status: str | None = None, limit: int = 20) -> tuple[list[Job], float]:
         spent = self.ledger.spend(owner, self._clock() - SPEND_WINDOW)
         return self.ledger.list(owner, status, limit), spent
-

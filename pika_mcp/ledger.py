@@ -26,7 +26,10 @@ SPENDS = f"(status NOT IN {sql_list(UNSPENT_STATUSES)} OR json_extract(error, '$
 DEDUPES = f"status NOT IN {sql_list(UNREUSABLE_STATUSES)}"
 IS_LIVE = f"status IN {sql_list(LIVE)}"
 SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
-SAME_CALL_SQL = f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
+SAME_CALL_SQL = (
+    f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
+)
+
 
 class Ledger:
     """The SQLite store (pika_mcp.store.Store): all reads and writes of the jobs file; safe to share between threads
@@ -81,7 +84,9 @@ class Ledger:
     def rekey_owners(self, moves: dict[str, str], others: Callable[[str], str | None]) -> int:
         """Owner ids replaced in one transaction: `moves` first, then each other owner that `others` gives a new id."""
         with self._tx() as db:
-            count = sum(db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, old)).rowcount for old, new in moves.items())
+            count = sum(
+                db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, old)).rowcount for old, new in moves.items()
+            )
             for (owner,) in db.execute("SELECT DISTINCT owner FROM jobs").fetchall():
                 if (new := others(owner)) is not None:
                     count += db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, owner)).rowcount
@@ -239,4 +244,3 @@ class Ledger:
                 "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
                 (sha256, backend, url, content_type, file_size, time.time()),
             )
-

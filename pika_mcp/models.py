@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,9 +62,7 @@ def _media_ref(value: str) -> str:
     )
 
 
-AspectRatio = Annotated[
-    Literal["16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"], Field(description="Frame shape.")
-]
+AspectRatio = Annotated[Literal["16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"], Field(description="Frame shape.")]
 Resolution = Annotated[Literal["720p", "1080p"], Field(description="Video size.")]
 Duration = Annotated[Literal[5, 10], Field(description="Seconds of video.")]
 Seconds = Annotated[int, Field(ge=1, le=10, description="Seconds of video.")]
@@ -127,16 +125,16 @@ class V22Pikascenes(PikaInput):
         if isinstance(data, dict) and "images" in data and "image_urls" not in data:
             images = data["images"]
             if isinstance(images, list) and all(isinstance(i, dict) and set(i) == {"image_url"} for i in images):
-                data = {k: v for k, v in data.items() if k != "images"} | {
-                    "image_urls": [i["image_url"] for i in images]
-                }
+                data = {k: v for k, v in data.items() if k != "images"} | {"image_urls": [i["image_url"] for i in images]}
         return data
 
     @field_validator("image_urls", mode="before")
     @classmethod
     def _at_most_ten(cls, value: object) -> object:
         if isinstance(value, list) and len(value) > MAX_SCENES_IMAGES:
-            raise ValueError(f"Pikascenes combines at most {MAX_SCENES_IMAGES} images, not {len(value)}; pass the ones that matter most")
+            raise ValueError(
+                f"Pikascenes combines at most {MAX_SCENES_IMAGES} images, not {len(value)}; pass the ones that matter most"
+            )
         return value
 
 
@@ -147,10 +145,13 @@ class KeyframeTransition(PikaInput):
 
 class V22Pikaframes(PikaInput):
     image_urls: Annotated[list[MediaRef], Field(min_length=2, max_length=5, description="2 to 5 keyframes, in order.")]
-    transitions: Annotated[
-        list[KeyframeTransition],
-        Field(description="One per gap between keyframes (images - 1); total at most 25 s. Default: 5 s each."),
-    ] | None = None
+    transitions: (
+        Annotated[
+            list[KeyframeTransition],
+            Field(description="One per gap between keyframes (images - 1); total at most 25 s. Default: 5 s each."),
+        ]
+        | None
+    ) = None
     prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Default prompt of every transition.")] | None = None
     negative_prompt: NegativePrompt = ""
     resolution: Resolution = "720p"
@@ -195,7 +196,9 @@ class ImageToVideo(PikaInput):
 class Pikaswaps(PikaInput):
     video_url: Annotated[MediaRef, Field(description="The video to edit.")]
     image_url: Annotated[MediaRef, Field(description="What to swap in.")] | None = None
-    modify_region: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Plain words for what to replace.")] | None = None
+    modify_region: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Plain words for what to replace.")] | None = (
+        None
+    )
     prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="What to put there, in words.")] | None = None
     negative_prompt: NegativePrompt | None = None
     seed: Seed | None = None
@@ -215,3 +218,12 @@ class Pikaffects(PikaInput):
     prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS, description="Guides the effect.")] | None = None
     negative_prompt: NegativePrompt | None = None
     seed: Seed | None = None
+
+
+def media_refs(body: dict[str, Any]) -> list[object]:
+    """Every value of a body's media fields, lists flattened (unchecked: a body may not be valid yet)."""
+    refs: list[object] = []
+    for name in MEDIA_FIELDS:
+        value = body.get(name)
+        refs.extend(value if isinstance(value, list) else [value])
+    return refs

@@ -158,11 +158,10 @@ def arguments_of(namespace: argparse.Namespace, cwd: Path | None = None) -> dict
 
 def chosen_files(arguments: dict[str, Any]) -> frozenset[Path]:
     """The files among a call's media arguments, resolved: the person chose them, so the folder rules do not apply."""
-    from pika_mcp.models import MEDIA_FIELDS
+    from pika_mcp.models import media_refs
 
-    refs = [v for name in MEDIA_FIELDS for v in (arguments.get(name) if isinstance(arguments.get(name), list) else [arguments.get(name)])]
     chosen = set()
-    for ref in refs:
+    for ref in media_refs(arguments):
         if isinstance(ref, str) and not ref.startswith(REMOTE):
             try:
                 chosen.add(Path(ref).resolve(strict=True))

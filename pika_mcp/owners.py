@@ -59,7 +59,9 @@ def owner_key(home: Path) -> bytes:
             temporary.unlink()
         key = path.read_bytes()
     if len(key) != KEY_BYTES:
-        raise ValueError(f"{path} is not a pika-mcp owner key ({len(key)} bytes, not {KEY_BYTES}); move it away to make a new one.")
+        raise ValueError(
+            f"{path} is not a pika-mcp owner key ({len(key)} bytes, not {KEY_BYTES}); move it away to make a new one."
+        )
     private_file(path)
     return key
 

@@ -49,7 +49,14 @@ def prune(ledger: JobStore, days: float, *, dry_run: bool = False, now: float | 
                 done.append(Pruned(job, None, None, 0, kept=f"could not delete {exc.filename}: {exc.strerror}"))
                 continue
             ledger.update(job, video={**video, "local_path": None, "poster_path": None, "pruned_at": rfc3339(now)}, note="pruned")
-        done.append(Pruned(job, local if size is not None else None, poster if poster_size is not None else None, (size or 0) + (poster_size or 0)))
+        done.append(
+            Pruned(
+                job,
+                local if size is not None else None,
+                poster if poster_size is not None else None,
+                (size or 0) + (poster_size or 0),
+            )
+        )
     return done
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -146,7 +146,7 @@ class FalQueue:
             raise answer.error("fal refused the status request")
         return Status.parse(answer.json("fal's status answer"))
 
-    async def stream(self, status_url: str, *, logs: bool = False) -> AsyncIterator[Status]:
+    async def stream(self, status_url: str, *, logs: bool = False) -> AsyncGenerator[Status, None]:
         """fal's /status/stream: one Status per server-sent event, until COMPLETED or the stream ends."""
         url = self._checked(status_url, "status").rstrip("/") + "/stream"
         headers = self._headers | {"Accept": "text/event-stream"}

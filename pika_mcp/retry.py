@@ -45,7 +45,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay after failed attempt number `attempt` (1-based), with a little jitter."""
-        base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
+        base = min(self.max_delay, self.first_delay * 2.0 ** (attempt - 1))
         return base * random.uniform(0.8, 1.0)
 
 

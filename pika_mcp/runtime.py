@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 SANDBOX_KEY = "sandbox"  # the sandbox wants a Key header like fal, any value
 
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -49,6 +50,7 @@ def file_policy(settings: Settings, *, remote: bool, chosen: frozenset[Path] = f
     if settings.allowed_dirs is None:
         return None if remote else FilePolicy((Path.home(),), settings.output_dir, chosen)
     return FilePolicy(settings.allowed_dirs, settings.output_dir, chosen)
+
 
 @asynccontextmanager
 async def start(

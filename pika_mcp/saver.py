@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -44,7 +44,9 @@ class Saver:
         self._tracker_id = tracker_id
         self._alive = alive
         self._clock = clock
-        self._pending: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []  # handed over before `forever` started
+        self._pending: list[
+            tuple[Callable[..., Coroutine[Any, Any, Any]], tuple[Any, ...]]
+        ] = []  # handed over before `forever` started
         self._spawn: Callable[..., Any] | None = None
 
     @property
@@ -61,7 +63,7 @@ class Saver:
         if self._outputs is not None:
             self._background(self._outputs.measurer.warm)
 
-    def _background(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def _background(self, work: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         if self._spawn is None:
             self._pending.append((work, args))
         else:

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import httpx2
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 class Readable(Protocol):
     """An open file to upload (pika_mcp.files.LocalFile): read by offset, so the bytes sent are the ones checked."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def read_at(self, offset: int, length: int) -> bytes: ...
 
@@ -60,7 +61,7 @@ class FalStorage:
         self,
         http: httpx2.AsyncClient,
         rest_url: str,
-        key: str,
+        key: str | None,
         *,
         policy: RetryPolicy | None = None,
         limits: Limits | None = None,
@@ -69,7 +70,7 @@ class FalStorage:
     ) -> None:
         self._http = http
         self._rest_url = rest_url.rstrip("/")
-        self._key_headers = {"Authorization": f"Key {key}", "User-Agent": USER_AGENT}
+        self._key_headers = {"User-Agent": USER_AGENT} | ({"Authorization": f"Key {key}"} if key else {})
         self._policy = policy or RetryPolicy()
         self._limits = limits or Limits()
         self._pace = pace or Pace()
@@ -168,11 +169,11 @@ class FalStorage:
             raise done.error("fal refused to complete a multipart upload")
         return str(done.json("fal's answer to a multipart upload").get("access_url", access_url))
 
-    async def _call(self, method: str, url: str, headers: dict[str, str], **kwargs: object) -> Answer:
+    async def _call(self, method: str, url: str, headers: dict[str, str], *, json: Any = None) -> Answer:
         """A small request to the storage: the retry table, and the answer limits of every call to fal."""
         where = "fal's storage"
         return await call(
-            self._http, method, url, where=where, policy=self._policy, limits=self._limits, headers=headers, **kwargs
+            self._http, method, url, where=where, policy=self._policy, limits=self._limits, headers=headers, json=json
         )
 
     async def _transfer(

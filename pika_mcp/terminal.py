@@ -47,13 +47,15 @@ class ProgressBar:
         self.last = line
 
 
-def generate(settings: Settings, tool: str | None, rest: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+def generate(
+    settings: Settings, tool: str | None, rest: Sequence[str], out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Make one video through the MCP server in-process; print its path. 0 succeeded, 1 failed, 2 refused."""
     import anyio
 
     out, err = out or sys.stdout, err or sys.stderr  # looked up now: a caller may have replaced them
 
-    if tool in (None, "-h", "--help", "help"):
+    if tool is None or tool in ("-h", "--help", "help"):
         list_tools(out if tool else err)
         return 0 if tool else 2
     endpoint = BY_TOOL.get(tool)
@@ -84,7 +86,7 @@ async def _generate(settings: Settings, endpoint: Endpoint, arguments: dict[str,
 
     bar = ProgressBar(endpoint, err)
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         bar.update(message)
 
     chosen = chosen_files(arguments)

@@ -322,4 +322,3 @@ class Tracker:
 
     def tracks(self, local_id: str) -> bool:
         return local_id in self._entries
-

@@ -23,7 +23,9 @@ class VideoView(BaseModel):
     height: int | None = None
     fps: float | None = None
     poster_path: str | None = None
-    save_error: str | None = Field(None, description="Why the video could not be saved locally; fal's url works until it expires.")
+    save_error: str | None = Field(
+        None, description="Why the video could not be saved locally; fal's url works until it expires."
+    )
     pruned_at: str | None = Field(None, description="When `pika-mcp jobs --prune` deleted the local copy.")
 
 
@@ -58,7 +60,9 @@ class JobView(BaseModel):
     deduplicated: bool = False
     title: str | None = None
     prompt: str | None = None
-    inputs: dict[str, str | list[str]] = Field(default_factory=dict, description="Media inputs as sent to fal (data: URIs left out).")
+    inputs: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Media inputs as sent to fal (data: URIs left out)."
+    )
     resource_uri: str
     video: VideoView | None
     error: ErrorView | None
@@ -152,10 +156,16 @@ def job_uri(job_id: str) -> str:
 def headline(view: JobView) -> str:
     """The one readable line: status, id, cost, and the exact next call while unfinished."""
     cost = f"estimated cost {usd(view.estimated_cost_usd)}"
-    cost += " (sandbox, free)" if view.backend == "sandbox" else " (fal publishes no price; our estimate)" if view.cost_is_estimate else ""
+    cost += (
+        " (sandbox, free)"
+        if view.backend == "sandbox"
+        else " (fal publishes no price; our estimate)"
+        if view.cost_is_estimate
+        else ""
+    )
     again = " (an identical call from the last 10 minutes; pass force_new=true to pay for a new one)" if view.deduplicated else ""
     lead = f"Job {view.job_id} ({view.tool}) {'is ' if view.status in LIVE else ''}{view.status}{again}; {cost}."
-    keep_waiting = f" Not finished yet: call pika_wait_for_job(job_id=\"{view.job_id}\") to keep waiting."
+    keep_waiting = f' Not finished yet: call pika_wait_for_job(job_id="{view.job_id}") to keep waiting.'
     if view.status == QUEUED:
         where = f" Position {view.queue_position} in fal's queue." if view.queue_position is not None else ""
         return f"{lead}{where}{keep_waiting}"

@@ -49,7 +49,9 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         for target, _ in imports(name, path):
-            if target in known and target != name and not name.startswith(target + "."):  # a package's own parent runs first anyway
+            if (
+                target in known and target != name and not name.startswith(target + ".")
+            ):  # a package's own parent runs first anyway
                 edges[name].add(target)
     return edges
 
@@ -121,12 +123,19 @@ def test_only_the_cli_reads_the_environment() -> None:
 
 
 def test_httpx2s_exceptions_are_named_in_one_module() -> None:
-    exceptions = {n for n in dir(httpx2) if isinstance(getattr(httpx2, n), type) and issubclass(getattr(httpx2, n), BaseException)}
+    exceptions = {
+        n for n in dir(httpx2) if isinstance(getattr(httpx2, n), type) and issubclass(getattr(httpx2, n), BaseException)
+    }
     assert {"HTTPError", "TransportError", "ConnectError"} <= exceptions
     naming = set()
     for name, path in modules().items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and node.attr in exceptions and isinstance(node.value, ast.Name) and node.value.id == "httpx2":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in exceptions
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "httpx2"
+            ):
                 naming.add(name)
             if isinstance(node, ast.ImportFrom) and node.module == "httpx2" and {a.name for a in node.names} & exceptions:
                 naming.add(name)

@@ -53,7 +53,9 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("tool", "args", "path", "body"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-async def test_tool_sends_exact_body_to_exact_path(settings: Settings, fal: Fal, tool: str, args: dict, path: str, body: dict) -> None:
+async def test_tool_sends_exact_body_to_exact_path(
+    settings: Settings, fal: Fal, tool: str, args: dict, path: str, body: dict
+) -> None:
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool(tool, args | {"wait_seconds": 0})
     assert not result.is_error, result.content

@@ -41,7 +41,9 @@ async def test_cancel_of_a_running_job_is_requested_then_settled_by_its_result(s
         job = await submit(client)
         with anyio.fail_after(10):
             while job["status"] != "running":
-                job = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 1})).structured_content
+                job = (
+                    await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 1})
+                ).structured_content
         answer = (await client.call_tool("pika_cancel_job", {"job_id": job["job_id"]})).structured_content
         assert answer["status"] == "running"
         final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 10})).structured_content
@@ -54,7 +56,9 @@ async def test_cancel_of_a_job_fal_already_finished_leaves_it_to_succeed(setting
         job = await submit(client)
         async with httpx2.AsyncClient() as http:
             with anyio.fail_after(10):
-                while (await http.get(f"{fal.url}/fal-ai/pika/requests/{job['job_id']}/status", headers={"Authorization": "Key k"})).status_code != 200:
+                while (
+                    await http.get(f"{fal.url}/fal-ai/pika/requests/{job['job_id']}/status", headers={"Authorization": "Key k"})
+                ).status_code != 200:
                     await anyio.sleep(0.05)
         answer = (await client.call_tool("pika_cancel_job", {"job_id": job["job_id"]})).structured_content
         assert answer["status"] in ("queued", "running")

@@ -38,7 +38,9 @@ def settings_for(tmp: Path, **env: str) -> Settings:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_config_prints_only_json_that_launches_this_installation_with_no_key_entry(client: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIKA_MCP_")} | {"FAL_KEY": SECRET}
-    done = subprocess.run([sys.executable, "-m", "pika_mcp", "config", client], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pika_mcp", "config", client], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     config = json.loads(done.stdout)  # JSON only: nothing else on stdout
     servers = config["servers"] if client == "vscode" else config["mcpServers"]
@@ -56,13 +58,19 @@ def test_config_prints_only_json_that_launches_this_installation_with_no_key_ent
 async def test_a_config_pasted_as_printed_runs_the_sandbox_and_cannot_be_shadowed(tmp_path: Path) -> None:
     from mcp import Client, StdioServerParameters
 
-    done = subprocess.run([sys.executable, "-m", "pika_mcp", "config", "claude-desktop"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pika_mcp", "config", "claude-desktop"], capture_output=True, text=True, timeout=60
+    )
     server = json.loads(done.stdout)["mcpServers"]["pika"]
     project = tmp_path / "project"  # a client started in a folder holding code named like the package
     (project / "pika_mcp").mkdir(parents=True)
     (project / "pika_mcp" / "__init__.py").write_text("raise SystemExit('the project folder shadowed pika_mcp')\n")
     (project / "pika_mcp" / "__main__.py").write_text("raise SystemExit('the project folder shadowed pika_mcp')\n")
-    env = {"PIKA_MCP_HOME": str(tmp_path / "home"), "PIKA_MCP_OUTPUT_DIR": str(tmp_path / "videos"), "PIKA_MCP_LOG_LEVEL": "WARNING"}
+    env = {
+        "PIKA_MCP_HOME": str(tmp_path / "home"),
+        "PIKA_MCP_OUTPUT_DIR": str(tmp_path / "videos"),
+        "PIKA_MCP_LOG_LEVEL": "WARNING",
+    }
     params = StdioServerParameters(command=server["command"], args=server["args"], env=server.get("env", {}) | env, cwd=project)
     with anyio.fail_after(120):
         async with Client(params) as client:
@@ -98,7 +106,9 @@ def test_generate_options_are_typed_from_the_catalog_model(tmp_path: Path, monke
 
 def test_generate_refused_by_the_server_says_why_and_exits_2(tmp_path: Path) -> None:
     err = io.StringIO()
-    code = generate(settings_for(tmp_path), "pika_v21_text_to_video", ["--prompt", "a fox", "--duration", "11"], io.StringIO(), err)
+    code = generate(
+        settings_for(tmp_path), "pika_v21_text_to_video", ["--prompt", "a fox", "--duration", "11"], io.StringIO(), err
+    )
     assert code == 2
     assert "duration" in err.getvalue()
 
@@ -136,7 +146,11 @@ def test_doctor_passes_a_sandbox_install_and_never_prints_a_key(tmp_path: Path) 
 
 
 def test_doctor_fails_a_malformed_key_and_an_unreachable_queue_with_fixes(tmp_path: Path) -> None:
-    env = {"FAL_KEY": "no-colon-" + SECRET.replace(":", ""), "PIKA_MCP_BACKEND": "fal", "PIKA_MCP_QUEUE_URL": "http://127.0.0.1:9"}
+    env = {
+        "FAL_KEY": "no-colon-" + SECRET.replace(":", ""),
+        "PIKA_MCP_BACKEND": "fal",
+        "PIKA_MCP_QUEUE_URL": "http://127.0.0.1:9",
+    }
     out = io.StringIO()
     assert doctor(settings_for(tmp_path, **env), env, out) == 1
     text = out.getvalue()
@@ -234,7 +248,9 @@ def test_the_folder_rules_still_guard_the_same_file_from_a_model(elsewhere: Sett
 
 def test_a_typed_path_still_passes_the_content_check(elsewhere: Settings) -> None:
     err = io.StringIO()
-    code = generate(elsewhere, "pika_v2_turbo_image_to_video", ["--prompt", "a fox", "--image_url", "notes.png"], io.StringIO(), err)
+    code = generate(
+        elsewhere, "pika_v2_turbo_image_to_video", ["--prompt", "a fox", "--image_url", "notes.png"], io.StringIO(), err
+    )
     assert code == 2
     assert "not an image or a video by its content" in err.getvalue()
 

@@ -124,7 +124,11 @@ def test_mcp_without_a_valid_token_is_401_with_a_json_error(server: Served, auth
 
 
 def test_foreign_origin_is_403_and_foreign_host_421_even_with_a_token(server: Served) -> None:
-    headers = {"Authorization": f"Bearer {TOKEN_A}", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    headers = {
+        "Authorization": f"Bearer {TOKEN_A}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
     body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     assert httpx2.post(server.url, headers=headers | {"Origin": "http://evil.example"}, json=body).status_code == 403
     assert httpx2.post(server.url, headers=headers | {"Host": "evil.example"}, json=body).status_code == 421
@@ -231,7 +235,9 @@ async def test_progress_reaches_an_http_client_while_the_job_runs(server: Served
         progress.append(message or "")
 
     async with person(server.url, TOKEN_B) as bob:
-        result = await bob.call_tool("pika_v2_turbo_text_to_video", {"prompt": "a paper boat", "wait_seconds": 60}, progress_callback=record)
+        result = await bob.call_tool(
+            "pika_v2_turbo_text_to_video", {"prompt": "a paper boat", "wait_seconds": 60}, progress_callback=record
+        )
     assert result.structured_content is not None and result.structured_content["status"] == "succeeded"
     assert progress
 
@@ -282,7 +288,9 @@ async def test_tokens_are_checked_against_every_known_token() -> None:
 def test_allowed_hosts_extend_the_host_and_origin_checks() -> None:
     settings = Settings.from_env({"PIKA_MCP_ALLOWED_HOSTS": "video.example.com, https://proxy.example.org:8443"})
     security = transport_security(settings, "0.0.0.0")
-    assert {"127.0.0.1:*", "localhost:*", "video.example.com", "video.example.com:*", "proxy.example.org:8443"} <= set(security.allowed_hosts)
+    assert {"127.0.0.1:*", "localhost:*", "video.example.com", "video.example.com:*", "proxy.example.org:8443"} <= set(
+        security.allowed_hosts
+    )
     assert {"https://video.example.com", "https://proxy.example.org:8443", "http://localhost:*"} <= set(security.allowed_origins)
     assert not any("0.0.0.0" in h for h in security.allowed_hosts)
 

@@ -23,11 +23,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN_A}", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    return {
+        "Authorization": f"Bearer {TOKEN_A}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
 
 
 def test_an_oversized_body_is_refused_and_the_server_keeps_serving(served: Served) -> None:
-    huge = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pika_get_job","arguments":{"job_id":"' + b"x" * (5 * 1024 * 1024) + b'"}}}'
+    huge = (
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pika_get_job","arguments":{"job_id":"'
+        + b"x" * (5 * 1024 * 1024)
+        + b'"}}}'
+    )
     answer = httpx2.post(served.url, headers=headers(), content=huge, timeout=30)
     assert answer.status_code == 413
     assert httpx2.get(served.base + "/healthz").status_code == 200
@@ -59,7 +67,11 @@ async def test_a_flood_of_stalled_connections_does_not_starve_the_rightful_clien
 
 
 def test_no_file_the_server_wrote_holds_the_token(served: Served) -> None:
-    httpx2.post(served.url, headers=headers() | {"Authorization": "Bearer " + TOKEN_A[:-1] + "?"}, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    httpx2.post(
+        served.url,
+        headers=headers() | {"Authorization": "Bearer " + TOKEN_A[:-1] + "?"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
     written = [p for p in served.log.parent.rglob("*") if p.is_file()]
     assert any(p.name == "jobs.sqlite3" for p in written)  # the home was really written to
     for path in written:

@@ -22,7 +22,11 @@ INITIALIZE = {
 
 
 def headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    return {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
 
 
 @pytest.fixture
@@ -45,7 +49,9 @@ def test_one_person_holds_at_most_100_sessions_and_others_still_connect(served: 
         assert "mcp-session-id" not in refused.headers
         other = http.post(served.url, headers=headers(TOKEN_B), json=INITIALIZE)
         assert other.status_code == 200  # another person is not held back by the first one's sessions
-        ended = http.delete(served.url, headers=headers(TOKEN_A) | {"Mcp-Session-Id": opened[0], "Mcp-Protocol-Version": "2025-11-25"})
+        ended = http.delete(
+            served.url, headers=headers(TOKEN_A) | {"Mcp-Session-Id": opened[0], "Mcp-Protocol-Version": "2025-11-25"}
+        )
         assert ended.status_code in (200, 204), ended.text
         again = http.post(served.url, headers=headers(TOKEN_A), json=INITIALIZE)
         assert again.status_code == 200, again.text
@@ -60,4 +66,6 @@ async def test_a_closed_sessions_subscriptions_are_dropped_with_it(settings: Set
         uri = f"pika://jobs/{made.structured_content['job_id']}"  # type: ignore[index]
         await client.subscribe_resource(uri)
         assert len(server.subscriptions.legacy[uri]) == 1
-    assert not any(server.subscriptions.legacy.values()), dict(server.subscriptions.legacy)  # the session is gone: so is its subscription
+    assert not any(server.subscriptions.legacy.values()), dict(
+        server.subscriptions.legacy
+    )  # the session is gone: so is its subscription

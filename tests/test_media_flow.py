@@ -56,7 +56,9 @@ async def test_finished_video_can_be_fed_back_as_an_input_by_its_path(settings: 
     async with Client(build_server(settings).mcp) as client:
         job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 120})).structured_content
         job = await final(client, job["job_id"])
-        edit = await client.call_tool("pika_v2_pikaswaps", {"video_url": job["video"]["local_path"], "modify_region": "the sky", "wait_seconds": 0})
+        edit = await client.call_tool(
+            "pika_v2_pikaswaps", {"video_url": job["video"]["local_path"], "modify_region": "the sky", "wait_seconds": 0}
+        )
     assert not edit.is_error, edit.content
     [submit] = [r for r in fal.sent("submit") if r.path.endswith("pikaswaps")]
     assert submit.json["video_url"].startswith(fal.url + "/files/")

@@ -21,13 +21,17 @@ def held_open_elsewhere(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def remove(path: str | os.PathLike[str]) -> None:
         tried.append(os.fspath(path))
-        raise PermissionError(13, "The process cannot access the file because it is being used by another process", os.fspath(path))
+        raise PermissionError(
+            13, "The process cannot access the file because it is being used by another process", os.fspath(path)
+        )
 
     monkeypatch.setattr(liveness, "os", types.SimpleNamespace(getpid=os.getpid, remove=remove))
     return tried
 
 
-def test_a_liveness_file_held_open_elsewhere_does_not_stop_a_process_from_exiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_liveness_file_held_open_elsewhere_does_not_stop_a_process_from_exiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tried = held_open_elsewhere(monkeypatch)
     with Liveness(tmp_path) as mine:
         token = mine.tracker_id
@@ -46,7 +50,9 @@ def test_a_dead_process_whose_file_cannot_be_deleted_yet_is_still_dead(tmp_path:
     assert str(tmp_path / f"{token}.lock") in tried
 
 
-def test_an_unreadable_file_in_a_macos_protected_folder_names_the_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_file_in_a_macos_protected_folder_names_the_permission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path))
     monkeypatch.setattr(sys, "platform", "darwin")
     policy = FilePolicy((tmp_path,), tmp_path / "videos")

@@ -46,7 +46,11 @@ async def test_a_flow_with_a_new_server_process_per_call_ends_saved_recorded_and
     ledger = Ledger(tmp_path / "home" / "jobs.sqlite3")
     try:
         recorded = ledger.get(job["job_id"])
-        assert recorded is not None and recorded.status == "succeeded" and recorded.video["local_path"] == done["video"]["local_path"]
+        assert (
+            recorded is not None
+            and recorded.status == "succeeded"
+            and recorded.video["local_path"] == done["video"]["local_path"]
+        )
     finally:
         ledger.close()
     # The URL the model saw works, at the same address, from the next process on this home.

@@ -49,7 +49,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("tool", "args", "says"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
-async def test_invalid_arguments_are_refused_with_zero_requests(settings: Settings, fal: Fal, tool: str, args: dict, says: str) -> None:
+async def test_invalid_arguments_are_refused_with_zero_requests(
+    settings: Settings, fal: Fal, tool: str, args: dict, says: str
+) -> None:
     async with Client(build_server(settings).mcp) as client:
         result = await client.call_tool(tool, args)
         listing = await client.call_tool("pika_list_jobs", {})

@@ -198,7 +198,9 @@ def test_pikascenes_past_the_wire_rules_renders_from_ten_images_never_all(tmp_pa
         return FILES[FOX]
 
     urls = [f"{FOX}?{n}" for n in range(150)]
-    video = render(tmp_path, "v2.2/pikascenes", {"image_urls": urls, "prompt": "p", "resolution": "720p", "duration": 1}, counting)
+    video = render(
+        tmp_path, "v2.2/pikascenes", {"image_urls": urls, "prompt": "p", "resolution": "720p", "duration": 1}, counting
+    )
     assert video.size == (1280, 720) and len(video.hashes) == 24
     assert fetched == urls[:10]
 
@@ -234,7 +236,9 @@ def test_a_soft_light_mask_fades_to_nothing_before_its_edges() -> None:
     for radius in (5, 51, 144):
         mask = soft_light(radius, 219)
         w, h = mask.size
-        border = [mask.getpixel((x, y)) for x in range(w) for y in (0, h - 1)] + [mask.getpixel((x, y)) for y in range(h) for x in (0, w - 1)]
+        border = [mask.getpixel((x, y)) for x in range(w) for y in (0, h - 1)] + [
+            mask.getpixel((x, y)) for y in range(h) for x in (0, w - 1)
+        ]
         assert max(border) <= 2 and mask.getpixel((w // 2, h // 2)) == 219
 
 

@@ -32,7 +32,9 @@ Served = tuple[Sandbox, str, httpx2.AsyncClient]
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    sandbox = Sandbox(tmp_path / "sandbox", SandboxConfig(queue_seconds=60), renderer=copy_preview, allowed_hosts=["pika.lan", "box.lan:9000"])
+    sandbox = Sandbox(
+        tmp_path / "sandbox", SandboxConfig(queue_seconds=60), renderer=copy_preview, allowed_hosts=["pika.lan", "box.lan:9000"]
+    )
     async with serve_sandbox(sandbox) as base, httpx2.AsyncClient(base_url=base, timeout=60) as http:
         yield sandbox, base, http
     sandbox.close()
@@ -40,10 +42,14 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 @pytest.mark.parametrize(("method", "route"), CONTROL)
 @pytest.mark.parametrize("token", [None, "wrong", ""])
-async def test_control_routes_refuse_a_caller_without_the_token(served: Served, method: str, route: str, token: str | None) -> None:
+async def test_control_routes_refuse_a_caller_without_the_token(
+    served: Served, method: str, route: str, token: str | None
+) -> None:
     sandbox, _, http = served
     headers = {} if token is None else {TOKEN_HEADER: token}
-    answer = await http.request(method, f"/_sandbox/{route}", json={"queue_seconds": 0} if method == "POST" else None, headers=headers)
+    answer = await http.request(
+        method, f"/_sandbox/{route}", json={"queue_seconds": 0} if method == "POST" else None, headers=headers
+    )
     assert answer.status_code == 401 and TOKEN_HEADER in answer.json()["detail"]
     assert sandbox.config.queue_seconds == 60
 
@@ -94,7 +100,9 @@ async def test_an_allowed_host_with_a_port_allows_only_that_port(served: Served)
 async def test_no_route_records_a_credential_only_its_scheme_and_fingerprint(served: Served) -> None:
     sandbox, _, http = served
     control = SandboxControl.of(sandbox.state_dir, http, str(http.base_url))
-    await http.post(T2V, json={"prompt": "a cat"}, headers={"Authorization": f"Key {SECRET_KEY}", TOKEN_HEADER: sandbox.control_token})
+    await http.post(
+        T2V, json={"prompt": "a cat"}, headers={"Authorization": f"Key {SECRET_KEY}", TOKEN_HEADER: sandbox.control_token}
+    )
     storage = (await http.post("/storage/auth/token", headers={"Authorization": f"Key {SECRET_KEY}"})).json()["token"]
     await http.post("/files/upload", content=b"x", headers={"Authorization": f"Bearer {storage}"})
     other = await http.post(T2V, json={"prompt": "a dog"}, headers={"Authorization": "Key another-key"})
@@ -104,7 +112,12 @@ async def test_no_route_records_a_credential_only_its_scheme_and_fingerprint(ser
     text = json.dumps(recorded)
     assert SECRET_KEY not in text and storage not in text and sandbox.control_token not in text
     sent = [r["headers"].get("authorization") for r in recorded]
-    assert sent == [fingerprint(f"Key {SECRET_KEY}"), fingerprint(f"Key {SECRET_KEY}"), fingerprint(f"Bearer {storage}"), fingerprint("Key another-key")]
+    assert sent == [
+        fingerprint(f"Key {SECRET_KEY}"),
+        fingerprint(f"Key {SECRET_KEY}"),
+        fingerprint(f"Bearer {storage}"),
+        fingerprint("Key another-key"),
+    ]
     assert sent[0].startswith("Key sha256:") and sent[0] != sent[3]
     assert recorded[0]["headers"][TOKEN_HEADER.lower()] == fingerprint(sandbox.control_token)
 

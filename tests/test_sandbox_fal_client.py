@@ -47,9 +47,7 @@ def client(fal: tuple[Sandbox, str]) -> Iterator[ClosingSyncClient]:
 
 
 @pytest.fixture
-async def fal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Sandbox, str]]:
+async def fal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Sandbox, str]]:
     config = SandboxConfig(queue_seconds=0.05, run_seconds=0.1)
     sandbox = Sandbox(tmp_path / "sandbox", config, renderer=copy_preview)
     async with serve_sandbox(sandbox) as base:

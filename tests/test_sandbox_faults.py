@@ -129,9 +129,7 @@ async def test_every_request_is_recorded_with_lowercased_headers_query_and_json(
     served: Served,
 ) -> None:
     sandbox, client = served
-    job = (
-        await client.post(T2V, json={"prompt": "a cat"}, headers={"X-Fal-Queue-Priority": "low"})
-    ).json()
+    job = (await client.post(T2V, json={"prompt": "a cat"}, headers={"X-Fal-Queue-Priority": "low"})).json()
     await client.get(job["status_url"], params={"logs": "1"})
 
     submit, status = sandbox.received

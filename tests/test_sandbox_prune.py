@@ -53,7 +53,9 @@ async def finished(http: httpx2.AsyncClient, job: dict[str, Any]) -> dict[str, A
 
 async def upload(http: httpx2.AsyncClient, data: bytes) -> str:
     token = (await http.post("/storage/auth/token", json={}, headers=KEY)).json()["token"]
-    answer = await http.post("/files/upload", content=data, headers={"Authorization": f"Bearer {token}", "X-Fal-File-Name": "a.png"})
+    answer = await http.post(
+        "/files/upload", content=data, headers={"Authorization": f"Bearer {token}", "X-Fal-File-Name": "a.png"}
+    )
     return str(answer.json()["access_url"])
 
 
@@ -61,7 +63,9 @@ async def upload(http: httpx2.AsyncClient, data: bytes) -> str:
 async def work(tmp_path: Path) -> AsyncIterator[Work]:
     now = time.time()
     clock = [now - 10 * DAY]
-    sandbox = Sandbox(tmp_path / "sandbox", SandboxConfig(queue_seconds=0, run_seconds=0), clock=lambda: clock[0], renderer=copy_preview)
+    sandbox = Sandbox(
+        tmp_path / "sandbox", SandboxConfig(queue_seconds=0, run_seconds=0), clock=lambda: clock[0], renderer=copy_preview
+    )
     async with serve_sandbox(sandbox) as base, httpx2.AsyncClient(base_url=base, timeout=60) as http:
         old_job = (await http.post(T2V, json={"prompt": "old"}, headers=KEY)).json()
         await finished(http, old_job)
@@ -93,7 +97,12 @@ async def test_a_prune_removes_finished_jobs_and_files_past_the_cut_off_and_keep
     assert await work.answers(work.old_job["status_url"]) == 404
     assert await work.answers(old_video) == await work.answers(work.old_upload) == 404
     assert await work.answers(work.unfinished_job["status_url"]) == 202
-    assert await work.answers(work.new_job["response_url"]) == await work.answers(new_video) == await work.answers(work.new_upload) == 200
+    assert (
+        await work.answers(work.new_job["response_url"])
+        == await work.answers(new_video)
+        == await work.answers(work.new_upload)
+        == 200
+    )
     assert work.sandbox.job_ids() == [work.unfinished_job["request_id"], work.new_job["request_id"]]
 
 

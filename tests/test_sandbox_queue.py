@@ -128,9 +128,7 @@ async def test_failed_job_reports_completed_and_its_result_carries_the_error(
     served: Served,
 ) -> None:
     sandbox, client, clock = served
-    sandbox.config.fail_next.append(
-        FailSpec(status=422, detail="Flagged.", error_type="content_policy_violation")
-    )
+    sandbox.config.fail_next.append(FailSpec(status=422, detail="Flagged.", error_type="content_policy_violation"))
     sandbox.config.fail_next.append(FailSpec())
     refused = await submit(client)
     crashed = await submit(client)
@@ -142,11 +140,7 @@ async def test_failed_job_reports_completed_and_its_result_carries_the_error(
         assert "error" not in status.json()
     policy = await client.get(refused["response_url"])
     assert policy.status_code == 422
-    assert policy.json() == {
-        "detail": [
-            {"loc": ["body", "prompt"], "msg": "Flagged.", "type": "content_policy_violation"}
-        ]
-    }
+    assert policy.json() == {"detail": [{"loc": ["body", "prompt"], "msg": "Flagged.", "type": "content_policy_violation"}]}
     server = await client.get(crashed["response_url"])
     assert server.status_code == 500
     assert server.json()["error_type"] == "runner_server_error"

@@ -25,9 +25,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Sandbox, httpx2.AsyncCli
 
 
 async def bearer(client: httpx2.AsyncClient) -> tuple[dict[str, str], str]:
-    response = await client.post(
-        "/storage/auth/token", params={"storage_type": "fal-cdn-v3"}, json={}, headers=KEY
-    )
+    response = await client.post("/storage/auth/token", params={"storage_type": "fal-cdn-v3"}, json={}, headers=KEY)
     assert response.status_code == 200
     token = response.json()
     assert token["token_type"] == "Bearer" and token["expires_at"].endswith("+00:00")
@@ -77,9 +75,7 @@ async def test_upload_without_a_valid_storage_token_is_refused(
     _sandbox, client = served
 
     with_key = await client.post("/files/upload", content=b"x", headers=KEY)
-    with_bad_token = await client.post(
-        "/files/upload", content=b"x", headers={"Authorization": "Bearer nope"}
-    )
+    with_bad_token = await client.post("/files/upload", content=b"x", headers={"Authorization": "Bearer nope"})
 
     assert with_key.status_code == with_bad_token.status_code == 401
 
@@ -98,14 +94,10 @@ async def test_multipart_upload_joins_parts_in_order(
 
     etags = []
     for number in (3, 1, 2):  # fal_client uploads parts concurrently, in any order
-        put = await client.put(
-            f"{access_url}/multipart/{upload_id}/{number}", content=parts[number - 1], headers=auth
-        )
+        put = await client.put(f"{access_url}/multipart/{upload_id}/{number}", content=parts[number - 1], headers=auth)
         assert put.status_code == 200
         etags.append({"partNumber": number, "etag": put.headers["etag"]})
-    done = await client.post(
-        f"{access_url}/multipart/{upload_id}/complete", json={"parts": etags}, headers=auth
-    )
+    done = await client.post(f"{access_url}/multipart/{upload_id}/complete", json={"parts": etags}, headers=auth)
 
     assert done.status_code == 200 and done.json() == {"access_url": access_url}
     served_back = await client.get(access_url)
@@ -125,9 +117,7 @@ async def test_js_style_initiate_then_put_stores_the_file(
     )
     urls = initiated.json()
 
-    put = await client.put(
-        urls["upload_url"], content=b"jpeg bytes", headers={"Content-Type": "image/jpeg"}
-    )
+    put = await client.put(urls["upload_url"], content=b"jpeg bytes", headers={"Content-Type": "image/jpeg"})
 
     assert put.status_code == 200
     served_back = await client.get(urls["file_url"])

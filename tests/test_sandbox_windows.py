@@ -50,7 +50,9 @@ async def bearer(client: httpx2.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_an_upload_whose_file_is_in_use_is_stored_once_it_is_free(client: httpx2.AsyncClient, in_use_once: list[str]) -> None:
+async def test_an_upload_whose_file_is_in_use_is_stored_once_it_is_free(
+    client: httpx2.AsyncClient, in_use_once: list[str]
+) -> None:
     answer = await client.post("/files/upload", content=b"picture", headers=await bearer(client) | {"X-Fal-File-Name": "a.png"})
     assert answer.status_code == 200, answer.text
     assert (await client.get(answer.json()["access_url"])).content == b"picture"
@@ -73,7 +75,9 @@ async def test_a_multipart_upload_joined_onto_a_file_in_use_is_joined_once_it_is
     assert "clip.mp4" in [Path(p).name for p in in_use_once]
 
 
-async def test_a_video_rendered_onto_a_file_in_use_is_saved_once_it_is_free(client: httpx2.AsyncClient, in_use_once: list[str]) -> None:
+async def test_a_video_rendered_onto_a_file_in_use_is_saved_once_it_is_free(
+    client: httpx2.AsyncClient, in_use_once: list[str]
+) -> None:
     job = (await client.post("/fal-ai/pika/v2.2/text-to-video", json={"prompt": "a cat"}, headers=KEY)).json()
     with anyio.fail_after(30):  # guards against a hang only
         while (status := await client.get(job["status_url"], headers=KEY)).json()["status"] != "COMPLETED":

@@ -149,9 +149,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx2.AsyncClient]:
     """One sandbox for the whole module: these requests are all refused, so nothing is shared."""
-    sandbox = Sandbox(
-        tmp_path_factory.mktemp("sandbox"), SandboxConfig(queue_seconds=60), renderer=copy_preview
-    )
+    sandbox = Sandbox(tmp_path_factory.mktemp("sandbox"), SandboxConfig(queue_seconds=60), renderer=copy_preview)
     async with (
         serve_sandbox(sandbox) as base,
         httpx2.AsyncClient(base_url=base, headers={"Authorization": "Key test"}) as http,

@@ -65,7 +65,9 @@ async def test_any_failure_to_save_becomes_save_error_and_never_stops_the_next_s
         with anyio.fail_after(60):
             while not (fixed := view(await client.call_tool("pika_get_job", {"job_id": job["job_id"]})))["video"]["local_path"]:
                 await anyio.sleep(0.1)
-    assert fixed["status"] == "succeeded" and fixed["video"]["save_error"] is None and Path(fixed["video"]["local_path"]).is_file()
+    assert (
+        fixed["status"] == "succeeded" and fixed["video"]["save_error"] is None and Path(fixed["video"]["local_path"]).is_file()
+    )
 
 
 async def test_a_save_cut_off_by_the_process_ending_is_finished_by_the_next_process(settings: Settings, fal: Fal) -> None:
@@ -73,7 +75,9 @@ async def test_a_save_cut_off_by_the_process_ending_is_finished_by_the_next_proc
     async with Client(build_server(settings).mcp) as client:
         job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "cut off", "wait_seconds": 0}))
         with anyio.fail_after(60):
-            while not ((seen := view(await client.call_tool("pika_get_job", {"job_id": job["job_id"]})))["note"] or "").startswith(SAVING):
+            while not (
+                (seen := view(await client.call_tool("pika_get_job", {"job_id": job["job_id"]})))["note"] or ""
+            ).startswith(SAVING):
                 await anyio.sleep(0.1)
     # The first server is gone mid-save; the ledger holds fal's answer with the job still running.
     ledger = Ledger(settings.home / "jobs.sqlite3")

@@ -186,7 +186,9 @@ async def test_a_stdio_workload_at_debug_leaks_no_secret(tmp_path: Path, fal: Fa
     log_is_real(home)
     assert any(p.name == "jobs.sqlite3-wal" for p in running) and any(p.name == "jobs.sqlite3" for p in written)
     assert any(p.parent.name == "posters" for p in written) and len([p for p in written if p.suffix == ".mp4"]) == 2
-    assert [r.headers["authorization"] for r in fal.sent("submit")][0] == fingerprint(f"Key {FAL_KEY}")  # the key was really in use
+    assert [r.headers["authorization"] for r in fal.sent("submit")][0] == fingerprint(
+        f"Key {FAL_KEY}"
+    )  # the key was really in use
     seen |= {f"file {p}": data for p, data in {**running, **written}.items()} | {"stderr": stderr}
     assert_no_leak(seen)
 

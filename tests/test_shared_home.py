@@ -38,7 +38,9 @@ async def test_two_processes_share_the_embedded_sandbox_and_the_ledger(tmp_path:
         async with anyio.create_task_group() as tg:
 
             async def submit(client: Client, n: int) -> None:
-                result = await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": f"shared {n}", "duration": 1, "wait_seconds": 0})
+                result = await client.call_tool(
+                    "pika_v2_turbo_text_to_video", {"prompt": f"shared {n}", "duration": 1, "wait_seconds": 0}
+                )
                 ids.append(result.structured_content["job_id"])
 
             for n in range(6):
@@ -76,7 +78,11 @@ async def test_when_the_hosting_process_ends_the_other_takes_over_the_sandbox(tm
         await host_up.wait()
         address = (home / "sandbox" / "address.json").read_text()
         async with Client(params(home, tmp_path)) as other:
-            job = (await other.call_tool("pika_v2_turbo_text_to_video", {"prompt": "outlives its host", "duration": 1, "wait_seconds": 0})).structured_content
+            job = (
+                await other.call_tool(
+                    "pika_v2_turbo_text_to_video", {"prompt": "outlives its host", "duration": 1, "wait_seconds": 0}
+                )
+            ).structured_content
             host_leave.set()  # the host's client closes: that server process exits, and its sandbox with it
             final = (await other.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
     assert final["status"] == "succeeded"

@@ -195,7 +195,12 @@ def test_owner_ids_are_rekeyed_in_one_step(store: Store) -> None:
 def test_the_upload_cache_answers_the_same_content_on_the_same_origin_only(store: Store) -> None:
     assert store.upload("abc", "https://rest.fal.ai") is None
     store.add_upload("abc", "https://rest.fal.ai", "https://cdn/x.png", "image/png", 12)
-    assert store.upload("abc", "https://rest.fal.ai") == {"url": "https://cdn/x.png", "content_type": "image/png", "file_size": 12, "sha256": "abc"}
+    assert store.upload("abc", "https://rest.fal.ai") == {
+        "url": "https://cdn/x.png",
+        "content_type": "image/png",
+        "file_size": 12,
+        "sha256": "abc",
+    }
     assert store.upload("abc", "http://127.0.0.1:1") is None
     store.add_upload("abc", "https://rest.fal.ai", "https://cdn/y.png", "image/png", 12)  # replaced, not duplicated
     assert store.upload("abc", "https://rest.fal.ai")["url"] == "https://cdn/y.png"  # type: ignore[index]
@@ -206,4 +211,3 @@ def test_a_store_reports_its_schema_version_and_keeps_house(store: Store) -> Non
     store.add(job())
     store.checkpoint()
     assert FINAL.isdisjoint(LIVE) and FINAL | LIVE == set(STATUSES)
-

@@ -47,7 +47,7 @@ async def test_every_argument_of_every_tool_is_described_for_the_model(settings:
     assert undescribed == []
 
 
-async def test_what_a_model_reads_of_every_tool_fits_the_budget(settings: Settings) -> None:
+async def test_what_a_model_reads_of_the_documented_tools_fits_the_budget(settings: Settings) -> None:
     tools = await listed(settings)
     assert set(tools) == all_tools()
     read = model_reads(tools.values())

@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from pika_mcp.catalog import ENDPOINTS
-from pika_mcp.reads import BUDGET_BYTES, OWN_TOOLS, model_reads
+from pika_mcp.reads import BUDGET_BYTES, DOCUMENTED_TOOLS, model_reads
 from pika_mcp.server import build_server
 from pika_mcp.settings import Settings
 from tests.conftest import DESIGN_TOOL_NAMES, JOB_TOOL_NAMES, all_tools, generation_tools
@@ -63,7 +63,7 @@ async def test_schemas_carry_fal_enums_defaults_and_limits(settings: Settings) -
 async def test_what_a_model_reads_of_the_tools_fits_16_kib(settings: Settings) -> None:
     async with Client(build_server(settings).mcp) as client:
         tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools]
-    assert OWN_TOOLS == all_tools() and OWN_TOOLS <= {t["name"] for t in tools}
+    assert DOCUMENTED_TOOLS == DESIGN_TOOL_NAMES and DOCUMENTED_TOOLS <= {t["name"] for t in tools}
     read = model_reads(tools)
     assert read <= BUDGET_BYTES == 16_384, read
 
@@ -136,4 +136,6 @@ def test_output_schemas_are_lean_and_accept_exactly_what_the_models_do() -> None
     assert [a for a, _ in outcomes] == [True] * 6 + [False] * 10  # the samples do test both ways
     listing = _metadata(JobList).output_schema
     assert listing is not None
-    assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0})
+    assert _valid(listing, {"jobs": VIEWS[:6], "spend_24h_usd": 0.4}) and not _valid(
+        listing, {"jobs": VIEWS[6:8], "spend_24h_usd": 0}
+    )

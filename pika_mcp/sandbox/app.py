@@ -53,7 +53,9 @@ ROUTES: tuple[Operation, ...] = (
     Operation("/files/upload", storage.upload, ("POST",), op="upload", buffered=False),
     Operation("/files/upload/multipart", storage.multipart_create, ("POST",), op="upload"),
     Operation("/files/{token}/{name}/multipart/{upload_id}/complete", storage.multipart_complete, ("POST",), op="upload"),
-    Operation("/files/{token}/{name}/multipart/{upload_id}/{part:int}", storage.multipart_part, ("PUT",), op="upload", buffered=False),
+    Operation(
+        "/files/{token}/{name}/multipart/{upload_id}/{part:int}", storage.multipart_part, ("PUT",), op="upload", buffered=False
+    ),
     Operation("/files/{path:path}", storage.download, ("GET", "HEAD"), op="download"),
     Operation("/{owner}/{alias}/requests/{request_id}/status/stream", queue.stream, ("GET",), op="stream"),
     Operation("/{owner}/{alias}/requests/{request_id}/status", queue.status, ("GET",), op="status"),

@@ -30,9 +30,7 @@ def controlled(handler: Handler) -> Handler:
 
 
 async def health(sandbox: Host, request: Request) -> Response:
-    return JSONResponse(
-        {"status": "ok", "base_url": base_url(request), "jobs": len(sandbox.store.request_ids())}
-    )
+    return JSONResponse({"status": "ok", "base_url": base_url(request), "jobs": len(sandbox.store.request_ids())})
 
 
 @controlled

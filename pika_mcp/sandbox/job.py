@@ -90,10 +90,7 @@ class Job:
             lines.append((self.started_at, "INFO", "Rendering a local preview, not Pika's model."))
         if self.phase(now) == "COMPLETED":
             lines.append((self.ends_at, *_closing_line(self.outcome)))
-        return [
-            {"message": message, "level": level, "source": "USER", "timestamp": iso(at)}
-            for at, level, message in lines
-        ]
+        return [{"message": message, "level": level, "source": "USER", "timestamp": iso(at)} for at, level, message in lines]
 
     def result(self, base_url: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         """The status code, body and headers fal answers at this finished job's response URL."""

@@ -12,9 +12,7 @@ PREVIEW_TEXT = "pika-mcp sandbox preview"
 WIDTH, HEIGHT, FPS, FRAMES = 1280, 720, 24, 24
 
 
-def copy_preview(
-    endpoint_id: str, body: dict[str, object], out_path: Path, fetch: object = None
-) -> None:
+def copy_preview(endpoint_id: str, body: dict[str, object], out_path: Path, fetch: object = None) -> None:
     """Write the shipped preview MP4 to `out_path`; same signature as `render.render_video`."""
     shutil.copyfile(PREVIEW_PATH, out_path)
 
@@ -34,7 +32,7 @@ def write_preview(path: Path) -> None:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.options = {"crf": "30", "preset": "veryslow", "tune": "stillimage"}
-        frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+        frame = av.VideoFrame.from_image(image)
         for index in range(FRAMES):
             frame.pts = index
             container.mux(stream.encode(frame))

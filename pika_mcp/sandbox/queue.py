@@ -68,9 +68,7 @@ def status_body(sandbox: Host, job: Job, base: str, logs: bool) -> dict[str, Any
         body["metrics"] = {"inference_time": round(max(job.ends_at - job.started_at, 0.0), 3)}
         if sandbox.config.status_carries_error and job.outcome != "ok":
             _, error, _ = job.result(base)
-            body["error"] = (
-                error["detail"] if isinstance(error["detail"], str) else "Invalid input."
-            )
+            body["error"] = error["detail"] if isinstance(error["detail"], str) else "Invalid input."
             body["error_type"] = error.get("error_type", error["detail"][0]["type"])
     return body
 
@@ -166,13 +164,9 @@ async def _events(sandbox: Host, request_id: str, base: str, logs: bool) -> Asyn
             return
         now = sandbox.clock()
         changes = [job.next_change(now), sandbox.store.next_queue_change(job, now)]
-        wake = min(
-            (t - now + BOUNDARY_SLACK_SECONDS for t in changes if t is not None), default=None
-        )
+        wake = min((t - now + BOUNDARY_SLACK_SECONDS for t in changes if t is not None), default=None)
         until_ping = next_ping - time.monotonic()
-        await sandbox.changes.wait(
-            min(STREAM_MAX_WAIT_SECONDS, until_ping, wake or STREAM_MAX_WAIT_SECONDS), since=version
-        )
+        await sandbox.changes.wait(min(STREAM_MAX_WAIT_SECONDS, until_ping, wake or STREAM_MAX_WAIT_SECONDS), since=version)
         if time.monotonic() >= next_ping:
             yield ": ping\n\n"
             next_ping = time.monotonic() + sandbox.config.ping_seconds
@@ -188,9 +182,7 @@ async def result(sandbox: Host, request: Request) -> Response:
     if job.phase(sandbox.clock()) != "COMPLETED":
         return JSONResponse({"detail": "Request is still in progress"}, status_code=400)
     code, body, headers = job.result(base_url(request))
-    return JSONResponse(
-        body, status_code=code, headers={**headers, "x-fal-request-id": job.request_id}
-    )
+    return JSONResponse(body, status_code=code, headers={**headers, "x-fal-request-id": job.request_id})
 
 
 async def cancel(sandbox: Host, request: Request) -> Response:

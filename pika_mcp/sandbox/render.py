@@ -50,7 +50,9 @@ def render_video(endpoint_id: str, body: dict[str, Any], out_path: Path, fetch: 
     look = LOOKS[endpoint_id]
     rng = random.Random(_seed(body))
     images = [_image(fetch, url) for url in _image_urls(body)] if {"image_url", "image_urls"} & set(look.inputs) else []
-    clip_data = _fetch(fetch, body["video_url"]) if "video_url" in look.inputs and isinstance(body.get("video_url"), str) else None
+    clip_data = (
+        _fetch(fetch, body["video_url"]) if "video_url" in look.inputs and isinstance(body.get("video_url"), str) else None
+    )
     given = Given(body, images, clip_data)
     width, height = _size(body, look, _aspect(look, images, clip_data))
     count = look.seconds(body) * FPS
@@ -107,7 +109,7 @@ def _video_frames(data: bytes | None, w: int, h: int) -> list[Image.Image]:
         return []
     frames: list[Image.Image] = []
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             for frame in container.decode(video=0):
                 frames.append(fit(frame.to_image(), w, h))
                 if len(frames) >= MAX_INPUT_FRAMES:

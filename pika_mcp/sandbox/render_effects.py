@@ -34,7 +34,7 @@ def pikaffect(name: str, image: Image.Image, w: int, h: int, rng: random.Random)
     backdrop = fit(image, w, h).filter(ImageFilter.GaussianBlur(radius=max(4, h // 36))).point(lambda v: v * 55 // 100)
     subject = ImageOps.contain(image, (int(w * SUBJECT_SHARE), int(h * SUBJECT_SHARE))).convert("RGBA")
     stage = Stage(backdrop, subject, (w - subject.width) // 2, int((h - subject.height) * 0.6))
-    return EFFECTS.get(name, lambda s, r: _motion(s, WOBBLE))(stage, rng)
+    return EFFECTS.get(name, _moving(WOBBLE))(stage, rng)
 
 
 def _paste(out: Image.Image, piece: Image.Image, cx: float, cy: float) -> None:

@@ -109,9 +109,7 @@ def run_sandbox(
     """Serve a sandbox until interrupted (the `pika-mcp sandbox` command); prints its URL and control token on stderr
     and records its address in the state folder, as the embedded sandbox does."""
     if state_dir is None:
-        raise ValueError(
-            "Give run_sandbox a state_dir; the CLI passes PIKA_MCP_HOME's sandbox folder."
-        )
+        raise ValueError("Give run_sandbox a state_dir; the CLI passes PIKA_MCP_HOME's sandbox folder.")
     sandbox = Sandbox(state_dir, config, allowed_hosts=allowed_hosts)
     sock = _listen(host, port)
     server = uvicorn.Server(_config(sandbox, "warning", access_log))

@@ -29,9 +29,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 STARTS = "submitted_at + queue_seconds"
 QUEUED = f"app = ? AND seq < ? AND cancel_kind IS NULL AND {STARTS} > ?"
-RENDERABLE = (
-    "cancel_kind IS NULL AND failure IS NULL AND video_path IS NULL AND render_error IS NULL"
-)
+RENDERABLE = "cancel_kind IS NULL AND failure IS NULL AND video_path IS NULL AND render_error IS NULL"
 
 
 class Store:
@@ -98,9 +96,7 @@ class Store:
         return [_job(row) for row in rows]
 
     def next_start(self, now: float) -> float | None:
-        return self._time(
-            f"SELECT MIN({STARTS}) FROM jobs WHERE {RENDERABLE} AND {STARTS} > ?", now
-        )
+        return self._time(f"SELECT MIN({STARTS}) FROM jobs WHERE {RENDERABLE} AND {STARTS} > ?", now)
 
     def jobs_submitted_before(self, cutoff: float) -> list[Job]:
         return [_job(row) for row in self._all("SELECT * FROM jobs WHERE submitted_at < ? ORDER BY seq", cutoff)]
@@ -112,12 +108,8 @@ class Store:
         sql = "UPDATE jobs SET cancel_kind = ?, cancelled_at = ?, cancel_done_at = ?"
         self._run(f"{sql} WHERE request_id = ?", kind, at, done_at, request_id)
 
-    def finish_render(
-        self, request_id: str, path: str | None, size: int | None, err: str | None
-    ) -> None:
-        sql = (
-            "UPDATE jobs SET video_path = ?, video_size = ?, render_error = ? WHERE request_id = ?"
-        )
+    def finish_render(self, request_id: str, path: str | None, size: int | None, err: str | None) -> None:
+        sql = "UPDATE jobs SET video_path = ?, video_size = ?, render_error = ? WHERE request_id = ?"
         self._run(sql, path, size, err, request_id)
 
     # Files, tokens and uploads
@@ -139,9 +131,7 @@ class Store:
         self._run("DELETE FROM tokens WHERE expires_at <= ?", now)
 
     def token_valid(self, token: str, now: float) -> bool:
-        return bool(
-            self._one("SELECT 1 FROM tokens WHERE token = ? AND expires_at > ?", token, now)
-        )
+        return bool(self._one("SELECT 1 FROM tokens WHERE token = ? AND expires_at > ?", token, now))
 
     def add_upload(self, upload_id: str, path: str, content_type: str) -> None:
         self._run("INSERT INTO uploads VALUES (?, ?, ?)", upload_id, path, content_type)

@@ -148,9 +148,7 @@ async def _write_part(sandbox: Host, request: Request) -> Response:
     return JSONResponse({"partNumber": number, "etag": etag}, headers={"ETag": etag})
 
 
-async def _complete(
-    sandbox: Host, request: Request, found: tuple[str, str], key: str
-) -> Response:
+async def _complete(sandbox: Host, request: Request, found: tuple[str, str], key: str) -> Response:
     upload_id = request.path_params["upload_id"]
     data = parse_json(await request.body())
     try:

@@ -99,9 +99,7 @@ FIELDS: dict[str, dict[str, Field]] = {
         "ingredients_mode": Field("str", choices=INGREDIENTS_MODES),
     },
     "fal-ai/pika/v2.2/pikaframes": {
-        "image_urls": Field(
-            "url_list", required=True, min_items=FRAMES_MIN_IMAGES, max_items=FRAMES_MAX_IMAGES
-        ),
+        "image_urls": Field("url_list", required=True, min_items=FRAMES_MIN_IMAGES, max_items=FRAMES_MAX_IMAGES),
         "transitions": Field("transitions"),
         "prompt": OPTIONAL_PROMPT,
         "negative_prompt": NEGATIVE_PROMPT,
@@ -191,16 +189,12 @@ def _check_transition(item: object, loc: Loc) -> list[ErrorItem]:
 def check_object(data: dict[str, Any], fields: dict[str, Field], loc: Loc = ()) -> list[ErrorItem]:
     """Check required, unknown and null fields, then each field's type and limits."""
     problems = [
-        error((*loc, name), "Field required.", "missing")
-        for name, field in fields.items()
-        if field.required and name not in data
+        error((*loc, name), "Field required.", "missing") for name, field in fields.items() if field.required and name not in data
     ]
     for name, value in data.items():
         field = fields.get(name)
         if field is None:
-            problems.append(
-                error((*loc, name), "Extra inputs are not permitted.", "extra_forbidden")
-            )
+            problems.append(error((*loc, name), "Extra inputs are not permitted.", "extra_forbidden"))
         else:
             problems.extend(_check_field(value, field, (*loc, name)))
     return problems
@@ -229,9 +223,7 @@ CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], list[ErrorItem]]] = {
 def validate(endpoint_id: str, body: object) -> list[ErrorItem]:
     """Every reason fal would refuse this body, in fal's 422 `detail` shape; empty when valid."""
     if not isinstance(body, dict):
-        return [
-            {"loc": ["body"], "msg": "Input should be a valid dictionary.", "type": "dict_type"}
-        ]
+        return [{"loc": ["body"], "msg": "Input should be a valid dictionary.", "type": "dict_type"}]
     problems = check_object(body, FIELDS[endpoint_id])
     cross = CROSS_CHECKS.get(endpoint_id)
     if not problems and cross is not None:

@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
@@ -103,7 +103,7 @@ def check_exposure(settings: Settings, host: str) -> None:
         raise ConfigError(
             f"PIKA_MCP_TOKEN holds {len(short)} token(s) shorter than {MIN_TOKEN_CHARS} characters ({', '.join(map(str, short))}); "
             "anyone who can reach the server could guess one. Use long random tokens, e.g. the output of "
-            "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`."
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`.'
         )
     if not settings.tokens and not is_loopback(host):
         raise ConfigError(
@@ -112,7 +112,9 @@ def check_exposure(settings: Settings, host: str) -> None:
         )
 
 
-def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = False, start: Callable[[], Any] | None = None) -> Any:
+def build_app(
+    settings: Settings, *, host: str = "127.0.0.1", stateless: bool = False, start: Callable[[], Any] | None = None
+) -> Any:
     """The Starlette app: the MCP server at /mcp (auth and Host/Origin checks) and /healthz."""
     check_exposure(settings, host)  # before the heavy imports: a refusal is instant
     from mcp.server.auth.settings import AuthSettings
@@ -130,7 +132,6 @@ def build_app(settings: Settings, *, host: str = "127.0.0.1", stateless: bool = 
     # remote: no local file is readable over HTTP unless PIKA_MCP_ALLOWED_DIRS says so.
     server = build_server(settings, start, remote=True, legacy_subscriptions=not stateless, **auth)
 
-    @server.mcp.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(request: Request) -> JSONResponse:
         """200 once tool calls can be served; 503 while starting (the embedded sandbox, say) or after a failed start."""
         state = server.state

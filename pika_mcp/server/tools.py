@@ -72,7 +72,9 @@ def generation_tool(ready: Ready, endpoint: Endpoint, wait_seconds: int) -> Tool
             job = await edge.service.wait(job.owner, job.local_id, wait, progress(ctx, wait))
         return edge.results.result(job, deduplicated)
 
-    return _tool(guarded(ready, generate), endpoint.tool, endpoint.title, endpoint.description, input_schema(endpoint), JobView, GENERATE)
+    return _tool(
+        guarded(ready, generate), endpoint.tool, endpoint.title, endpoint.description, input_schema(endpoint), JobView, GENERATE
+    )
 
 
 def job_tools(ready: Ready, wait_seconds: int) -> list[Tool]:
