@@ -46,9 +46,7 @@ def open_store(settings: Settings, *, poster_dir: Path | None = None, peer: str 
         try:
             from pika_mcp.pgstore import PgLedger
         except ImportError:
-            raise ConfigError(
-                "PIKA_MCP_DATABASE_URL needs the postgres extra: pip install 'pika-mcp[postgres]'."
-            ) from None
+            raise ConfigError("PIKA_MCP_DATABASE_URL needs the postgres extra: pip install 'pika-mcp[postgres]'.") from None
         return PgLedger(settings.database_url, poster_dir, peer=peer)
     from pika_mcp.ledger import Ledger
 
@@ -203,8 +201,8 @@ async def listen_forever(store: PgLedger, service: JobService, connect: Callable
                         peer, _, local_id = note.payload.partition("|")
                         if peer == store.peer:  # this peer told its own listeners already
                             continue
-                        if (job := await anyio.to_thread.run_sync(store.get, local_id)) is not None:
-                            await _changed(service, job)
+                        if (changed := await anyio.to_thread.run_sync(store.get, local_id, None)) is not None:
+                            await _changed(service, changed)
                     await conn.execute("SELECT 1")  # quiet: is the connection still there?
         except anyio.get_cancelled_exc_class():
             raise

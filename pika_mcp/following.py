@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pika_mcp.job import Job
 
@@ -41,3 +42,11 @@ class Followed:
     poll_next: bool = False
     no_stream: bool = False
     seq: int = field(default=0)
+
+
+class RemoteWatch(Protocol):
+    """Several peers (fleet.RemoteWatches): someone here looks at a job that another peer tracks."""
+
+    def hold(self, local_id: str) -> None: ...
+    def release(self, local_id: str) -> None: ...
+    def glance(self, local_id: str) -> None: ...

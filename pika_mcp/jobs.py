@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -15,16 +13,17 @@ import anyio
 from pika_mcp.arguments import Call
 from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FalError, JobNotFound, SubmitOutcomeUnknown
+from pika_mcp.following import RemoteWatch
 from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, Job, failure, job_error, lost_submit
 from pika_mcp.liveness import Liveness
 from pika_mcp.models import media_refs
-from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, check_budget
+from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, call_key, check_budget
 from pika_mcp.money import estimate as estimate_cost
 from pika_mcp.outputs import Outputs
 from pika_mcp.queue import FalQueue
 from pika_mcp.saver import Saver
 from pika_mcp.store import JobStore
-from pika_mcp.tracker import RemoteWatch, Tracker
+from pika_mcp.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +47,6 @@ async def _as_named(body: dict[str, Any]) -> dict[str, Any]:
 
 def _has_local_media(body: dict[str, Any]) -> bool:
     return any(isinstance(ref, str) and not ref.startswith(("https://", "http://")) for ref in media_refs(body))
-
-
-def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
-    """The identity of a call for deduplication: tool plus normalized body."""
-    canonical = json.dumps([endpoint.tool, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class JobService:

@@ -5,6 +5,8 @@ contract tests check each store against `spends` and `answers_again`."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,3 +49,9 @@ def check_budget(spent: float, estimate: float, cap: float | None) -> None:
 def sql_list(values: Iterable[str]) -> str:
     """A set of these constants as an SQL list, `('cancelled', 'failed')`, for each store to build its queries from."""
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+def call_key(endpoint: Endpoint, body: dict[str, Any]) -> str:
+    """The identity of a call for deduplication (what answers an identical call): tool plus normalized body."""
+    canonical = json.dumps([endpoint.tool, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -119,7 +119,7 @@ def migrate(db: psycopg.Connection[Any], url: str) -> None:
             f"understands ({SCHEMA_VERSION}). Upgrade pika-mcp on every peer."
         )
     for step in MIGRATIONS[version:]:
-        db.execute(step)  # type: ignore[arg-type]  # our own constant, several statements
+        db.execute(step)
     if row is None:
         db.execute("INSERT INTO pika_schema VALUES (%s)", (SCHEMA_VERSION,))
     else:

@@ -7,6 +7,7 @@ database (each peer caches them in its home), the owner key as a one-row table, 
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from pika_mcp.pgschema import (
 )
 
 log = logging.getLogger(__name__)
+
 
 class PgLedger:
     """All reads and writes of the jobs in one PostgreSQL database; safe to share between threads, processes and
@@ -93,11 +95,14 @@ class PgLedger:
         with self.transaction() as db:
             db.execute("INSERT INTO owner_key (key) VALUES (%s) ON CONFLICT DO NOTHING", (secrets.token_bytes(KEY_BYTES),))
             row = db.execute("SELECT key FROM owner_key").fetchone()
+        assert row is not None  # inserted just above if it was missing
         return bytes(row["key"])
 
     def rekey_owners(self, moves: dict[str, str], others: Callable[[str], str | None]) -> int:
         with self.transaction() as db:
-            count = sum(db.execute("UPDATE jobs SET owner = %s WHERE owner = %s", (new, old)).rowcount for old, new in moves.items())
+            count = sum(
+                db.execute("UPDATE jobs SET owner = %s WHERE owner = %s", (new, old)).rowcount for old, new in moves.items()
+            )
             for row in db.execute("SELECT DISTINCT owner FROM jobs").fetchall():
                 if (new := others(row["owner"])) is not None:
                     count += db.execute("UPDATE jobs SET owner = %s WHERE owner = %s", (new, row["owner"])).rowcount
@@ -110,8 +115,11 @@ class PgLedger:
 
     def _insert(self, db: psycopg.Connection[Any], job: Job, note: str) -> None:
         row = to_row(job)
-        db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})", tuple(row.values()))  # type: ignore[arg-type]
-        db.execute("INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)", (job.local_id, job.status, job.created_at, note))
+        db.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})", tuple(row.values()))
+        db.execute(
+            "INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)",
+            (job.local_id, job.status, job.created_at, note),
+        )
         self._changed(db, job.local_id)
 
     def add(self, job: Job, note: str = "intent recorded") -> None:
@@ -124,9 +132,14 @@ class PgLedger:
         new = replace(job, **changes, updated_at=now)
         row = to_row(new, (*changes, "updated_at"))
         with self.transaction() as db:
-            db.execute(f"UPDATE jobs SET {', '.join(f'{k} = %s' for k in row)} WHERE local_id = %s", (*row.values(), job.local_id))  # type: ignore[arg-type]
+            db.execute(
+                f"UPDATE jobs SET {', '.join(f'{k} = %s' for k in row)} WHERE local_id = %s", (*row.values(), job.local_id)
+            )
             if "status" in changes and changes["status"] != job.status or note:
-                db.execute("INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)", (job.local_id, new.status, now, note))
+                db.execute(
+                    "INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)",
+                    (job.local_id, new.status, now, note),
+                )
             self._posters.keep(db, new, changes)
             self._changed(db, job.local_id)
         return new
@@ -139,12 +152,14 @@ class PgLedger:
         row = to_row(new, (*changes, "status", "updated_at"))
         with self.transaction() as db:
             cursor = db.execute(
-                f"UPDATE jobs SET {', '.join(f'{k} = %s' for k in row)} WHERE local_id = %s AND {LIVE_SQL}",  # type: ignore[arg-type]
+                f"UPDATE jobs SET {', '.join(f'{k} = %s' for k in row)} WHERE local_id = %s AND {LIVE_SQL}",
                 (*row.values(), job.local_id),
             )
             if cursor.rowcount == 0:
                 return None
-            db.execute("INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)", (job.local_id, status, now, note))
+            db.execute(
+                "INSERT INTO events (local_id, status, at, note) VALUES (%s, %s, %s, %s)", (job.local_id, status, now, note)
+            )
             self._posters.keep(db, new, changes)
             self._changed(db, job.local_id)
         return new
@@ -158,7 +173,9 @@ class PgLedger:
                 if (found := db.execute(SAME_CALL_SQL, (job.owner, job.args_key, dedupe_since)).fetchone()) is not None:
                     return self._from_row(found)
             if budget is not None:
-                spent = float(db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()["spent"])
+                spent_row = db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()
+                assert spent_row is not None  # an aggregate always answers one row
+                spent = float(spent_row["spent"])
                 if spent + job.estimated_cost_usd > budget + 1e-9:
                     raise BudgetExceeded(spent=round(spent, 4), cap=budget, estimate=job.estimated_cost_usd)
             self._insert(db, job, "intent recorded")
@@ -214,7 +231,7 @@ class PgLedger:
         assert fresh is not None
         return fresh
 
-    def list(self, owner: str, status: str | None = None, limit: int = 20) -> list[Job]:
+    def list(self, owner: str, status: str | None = None, limit: int = 20) -> builtins.list[Job]:
         query, params = "SELECT * FROM jobs WHERE owner = %s", [owner]
         if status:
             query += " AND status = %s"
@@ -228,9 +245,10 @@ class PgLedger:
     def spend(self, owner: str, since: float) -> float:
         with self.transaction() as db:
             row = db.execute(SPEND_SQL, (owner, since)).fetchone()
+        assert row is not None  # an aggregate always answers one row
         return round(float(row["spent"]), 4)
 
-    def prunable(self, before: float) -> list[Job]:
+    def prunable(self, before: float) -> builtins.list[Job]:
         """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
         return self._select(
             "SELECT * FROM jobs WHERE status = 'succeeded' AND video IS NOT NULL "
@@ -240,18 +258,20 @@ class PgLedger:
             [before],
         )
 
-    def history(self, job: Job) -> list[tuple[str, float, str | None]]:
+    def history(self, job: Job) -> builtins.list[tuple[str, float, str | None]]:
         with self.transaction() as db:
-            rows = db.execute("SELECT status, at, note FROM events WHERE local_id = %s ORDER BY at, seq", (job.local_id,)).fetchall()
+            rows = db.execute(
+                "SELECT status, at, note FROM events WHERE local_id = %s ORDER BY at, seq", (job.local_id,)
+            ).fetchall()
         return [(r["status"], r["at"], r["note"]) for r in rows]
 
-    def changed_since(self, since: float) -> list[Job]:
+    def changed_since(self, since: float) -> builtins.list[Job]:
         """Jobs written at or after `since`: what a peer re-reads after its LISTEN connection came back."""
         return self._select("SELECT * FROM jobs WHERE updated_at >= %s ORDER BY updated_at", [since])
 
-    def _select(self, query: str, params: list[Any]) -> list[Job]:
+    def _select(self, query: str, params: builtins.list[Any]) -> builtins.list[Job]:
         with self.transaction() as db:
-            rows = db.execute(query, params).fetchall()  # type: ignore[call-overload]
+            rows = db.execute(query, params).fetchall()
         return [self._from_row(r) for r in rows]
 
     def _from_row(self, row: dict[str, Any]) -> Job:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -91,10 +92,12 @@ async def start(
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url, trusted=fetched)
         lease = watches = None
+        peer: Any = ledger  # with a database URL, fleet.open_store chose the PostgreSQL store
         if settings.database_url:  # a peer of a fleet: a lease in the database instead of a lock file in the home
-            lease = stack.enter_context(fleet.PeerLease(ledger, settings.lease_seconds))
-            watches = fleet.RemoteWatches(ledger)
+            lease = stack.enter_context(fleet.PeerLease(peer, settings.lease_seconds))
+            watches = fleet.RemoteWatches(peer)
         liveness = lease or stack.enter_context(Liveness(settings.home / "trackers"))
+        adopt_every = min(ADOPT_EVERY, settings.lease_seconds * fleet.ADOPT_SHARE) if lease else ADOPT_EVERY
         service = JobService(
             ledger,
             queue,
@@ -104,7 +107,8 @@ async def start(
             resolve_media=inputs.resolve,
             content_of=inputs.content_of,
             liveness=liveness,  # type: ignore[arg-type]  # a PeerLease answers the same questions
-            **({"adopt_every": min(ADOPT_EVERY, settings.lease_seconds * fleet.ADOPT_SHARE), "remote": watches} if lease else {}),
+            adopt_every=adopt_every,
+            remote=watches,
         )
         runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
         private_home(settings.home)  # 0700/0600 where the platform has modes, a home from earlier versions included
@@ -115,9 +119,9 @@ async def start(
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
             if lease is not None and watches is not None:
-                tg.start_soon(lease.renew_forever, service.tracker.forget_all)
+                tg.start_soon(lease.renew_forever, service.tracker.forget)
                 tg.start_soon(watches.renew_forever)
-                tg.start_soon(fleet.listen_forever, ledger, service)
+                tg.start_soon(fleet.listen_forever, peer, service)
             recovered = await service.recover()
             if recovered:
                 log.info("tracking %d unfinished job(s) again", recovered)

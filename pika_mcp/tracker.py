@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
@@ -24,6 +24,7 @@ from pika_mcp.following import (
     STREAM_CHECK_SECONDS,
     WATCHED_INTERVAL,
     Followed,
+    RemoteWatch,
 )
 from pika_mcp.job import FAILED, NOT_FOUND, PROVIDER_ERROR, RUNNING, SAVING_NOTE, SUCCEEDED, Job, JobStatus, job_error
 from pika_mcp.queue import FalQueue, Status
@@ -33,14 +34,6 @@ from pika_mcp.store import JobStore
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Job], Awaitable[None]]
-
-
-class RemoteWatch(Protocol):
-    """Several peers (fleet.RemoteWatches): someone here looks at a job that another peer tracks."""
-
-    def hold(self, local_id: str) -> None: ...
-    def release(self, local_id: str) -> None: ...
-    def glance(self, local_id: str) -> None: ...
 
 
 class Tracker:
@@ -73,9 +66,6 @@ class Tracker:
         self.requests = 0  # status requests sent, for benchmarks and tests
         self.streams = 0  # status streams opened
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def track(self, job: Job, *, delay: float | None = None) -> None:
         if job.finished or not job.submitted or job.local_id in self._entries:
             return
@@ -83,13 +73,10 @@ class Tracker:
         self._entries[job.local_id] = entry
         self._schedule(entry, BACKGROUND_FIRST if delay is None else delay)
 
-    def forget(self, local_id: str) -> None:
-        """Stop tracking a job another path has settled (a cancel answered OK)."""
-        self._entries.pop(local_id, None)
-
-    def forget_all(self) -> None:
-        """Stop tracking everything (a peer whose lease lapsed: other peers take its jobs over)."""
-        self._entries.clear()
+    def forget(self, local_id: str | None = None) -> None:
+        """Stop tracking a job another path has settled (a cancel answered OK); with no id, every job (a peer whose
+        lease lapsed: other peers take its jobs over)."""
+        self._entries.pop(local_id, None) if local_id is not None else self._entries.clear()
 
     def poke(self, local_id: str) -> None:
         """Poll this job now."""
@@ -99,21 +86,11 @@ class Tracker:
     @contextmanager
     def watching(self, local_id: str) -> Iterator[None]:
         """While inside, the job is polled quickly (someone waits on it or is subscribed)."""
-        entry = self._entries.get(local_id)
-        remote = self._remote if entry is None else None
-        if entry is not None:
-            entry.watchers += 1
-            if entry.due - self._clock() > WATCHED_INTERVAL:
-                self._schedule(entry, 0.0)
-        elif remote is not None:
-            remote.hold(local_id)
+        here = self.watch(local_id, soon=True)
         try:
             yield
         finally:
-            if entry is not None:
-                entry.watchers -= 1
-            elif remote is not None:
-                remote.release(local_id)
+            self.unwatch(local_id, here)
 
     def attention(self, local_id: str) -> None:
         """Someone just looked at this job: poll it quickly for a while."""
@@ -126,30 +103,31 @@ class Tracker:
             self._remote.glance(local_id)
 
     def _streamable(self, entry: Followed) -> bool:
-        return (
-            self._quick(entry)
-            and self.streams_ok
-            and not (entry.poll_next or entry.no_stream)
-            and self._stream_limit.available_tokens > 0
-        )
+        quiet = entry.poll_next or entry.no_stream or not self.streams_ok or not self._stream_limit.available_tokens
+        return self._quick(entry) and not quiet
 
     def _quick(self, entry: Followed) -> bool:
         return entry.watchers > 0 or entry.attention_until > self._clock()
 
-    def watch(self, local_id: str) -> None:
-        """A lasting watch (a resource subscription); undo with unwatch."""
+    def watch(self, local_id: str, *, soon: bool = False) -> bool:
+        """A lasting watch (a subscription; undo with unwatch). True if this process tracks the job, else another
+        peer is told (several peers). `soon`: leave a job that is due within WATCHED_INTERVAL as it is."""
         entry = self._entries.get(local_id)
-        if entry is not None:
-            entry.watchers += 1
+        if entry is None:
+            if self._remote is not None:
+                self._remote.hold(local_id)
+            return False
+        entry.watchers += 1
+        if not soon or entry.due - self._clock() > WATCHED_INTERVAL:
             self._schedule(entry, 0.0)
-        elif self._remote is not None:
-            self._remote.hold(local_id)
+        return True
 
-    def unwatch(self, local_id: str) -> None:
+    def unwatch(self, local_id: str, here: bool | None = None) -> None:
+        """Undo a watch; `here` is what watch answered (None: whichever this process has)."""
         entry = self._entries.get(local_id)
-        if entry is not None and entry.watchers > 0:
-            entry.watchers -= 1
-        elif self._remote is not None:
+        if here is not False and entry is not None:
+            entry.watchers = max(0, entry.watchers - 1)
+        elif not here and self._remote is not None:
             self._remote.release(local_id)
 
     def _schedule(self, entry: Followed, delay: float) -> None:
@@ -300,16 +278,10 @@ class Tracker:
             return
         if self._on_video is None:  # nothing saves videos here: fal's answer is the end
             await self._finish(entry, SUCCEEDED, video=settled.video)
-            return
         # Finished means saved: the job stays `running` with fal's answer recorded (so a process that dies now
         # leaves the save to the next one) until the saver settles it `succeeded`.
-        self._entries.pop(entry.job.local_id, None)
-        job = self._ledger.settle(entry.job, RUNNING, note=SAVING_NOTE, queue_position=None, video=settled.video)
-        if job is None:  # a cancel or another process settled it first
-            await self._on_change(self._ledger.reload(entry.job))
-            return
-        await self._on_change(job)
-        self._on_video(job)
+        elif (job := await self._finish(entry, RUNNING, note=SAVING_NOTE, video=settled.video)) is not None:
+            self._on_video(job)
 
     async def _finish(self, entry: Followed, status: JobStatus, **changes: Any) -> Job | None:
         self._entries.pop(entry.job.local_id, None)

@@ -111,7 +111,9 @@ async def test_killed_while_waiting_the_job_is_tracked_to_the_end_after_restart(
     assert integrity(home) == "ok"
     async with Client(params(home, fal, tmp_path)) as client:
         [job] = (await client.call_tool("pika_list_jobs", {})).structured_content["jobs"]
-        final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
+        final = (
+            await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})
+        ).structured_content
     assert final["status"] == "succeeded"
     assert len(fal.sent("submit")) == 1
     assert integrity(home) == "ok"
@@ -124,7 +126,9 @@ async def test_killed_during_the_result_fetch_the_job_still_succeeds_after_resta
     assert integrity(home) == "ok"
     async with Client(params(home, fal, tmp_path)) as client:
         [job] = (await client.call_tool("pika_list_jobs", {})).structured_content["jobs"]
-        final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
+        final = (
+            await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})
+        ).structured_content
     assert final["status"] == "succeeded" and final["video"]["url"]
 
 

@@ -25,7 +25,9 @@ async def test_restart_picks_up_an_unfinished_job_and_sees_it_to_the_end(setting
         job = (await client.call_tool("pika_v22_text_to_video", {"prompt": "survive", "wait_seconds": 0})).structured_content
     assert job["status"] == "queued"
     async with Client(build_server(settings).mcp) as client:
-        final = (await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
+        final = (
+            await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})
+        ).structured_content
     assert final["status"] == "succeeded"
     assert len(fal.sent("submit")) == 1
 

@@ -59,7 +59,10 @@ async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_thi
             final = (await b.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
             with anyio.fail_after(30):
                 await heard.wait()
-        requests = [(await s.lifecycle.ready()).service.tracker.requests + (await s.lifecycle.ready()).service.tracker.streams for s in servers]
+        requests = [
+            (await s.lifecycle.ready()).service.tracker.requests + (await s.lifecycle.ready()).service.tracker.streams
+            for s in servers
+        ]
     assert final is not None and final["status"] == "succeeded" and final["tracked_by"] is None
     assert Path(final["video"]["local_path"]).is_file()
     assert requests[0] > 0 and requests[1:] == [0, 0]  # followed at fal by its tracker alone
@@ -71,7 +74,9 @@ async def test_when_the_tracking_peer_leaves_another_finishes_the_job_with_the_v
     first, second = (build_server(peer(tmp_path, fal, url, n)) for n in range(2))
     async with Client(second.mcp) as b:
         async with Client(first.mcp) as a:
-            made = (await a.call_tool("pika_v2_turbo_text_to_video", {"prompt": "left behind", "wait_seconds": 0})).structured_content
+            made = (
+                await a.call_tool("pika_v2_turbo_text_to_video", {"prompt": "left behind", "wait_seconds": 0})
+            ).structured_content
             assert made is not None and made["status"] == "queued"
             leaving = (await first.lifecycle.ready()).service.tracker_id
         final = (await b.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content

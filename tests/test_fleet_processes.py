@@ -91,9 +91,13 @@ async def test_sigkill_of_the_tracking_peer_and_another_finishes_the_job_with_th
         assert made["status"] == "queued" and made["tracked_by"] == first != second
         peers[0].proc.send_signal(signal.SIGKILL)
         peers[0].proc.wait(20)
-        final = (await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
+        final = (
+            await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})
+        ).structured_content
         while final["status"] != "succeeded" and not final["error"]:  # a loaded machine: ask again, never forever
-            final = (await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
+            final = (
+                await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})
+            ).structured_content
         assert final["status"] == "succeeded", final
         assert Path(final["video"]["local_path"]).is_file()
     finally:

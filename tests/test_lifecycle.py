@@ -27,8 +27,15 @@ async def test_job_followed_from_queued_to_succeeded_by_waiting_with_progress(se
     async with Client(build_server(settings).mcp) as client:
         job = view(await client.call_tool("pika_v22_text_to_video", {"prompt": "a fox", "wait_seconds": 0}))
         assert job["status"] == "queued"
-        assert f'pika_wait_for_job(job_id="{job["job_id"]}")' in (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).content[0].text
-        done = view(await client.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120}, progress_callback=on_progress))
+        assert (
+            f'pika_wait_for_job(job_id="{job["job_id"]}")'
+            in (await client.call_tool("pika_get_job", {"job_id": job["job_id"]})).content[0].text
+        )
+        done = view(
+            await client.call_tool(
+                "pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120}, progress_callback=on_progress
+            )
+        )
     assert done["status"] == "succeeded"
     assert done["video"]["url"].startswith(fal.url + "/files/")
     assert done["video"]["content_type"] == "video/mp4"

@@ -54,7 +54,9 @@ async def test_finished_job_has_its_video_on_disk_with_true_dimensions_and_a_pos
 
 async def test_finished_video_can_be_fed_back_as_an_input_by_its_path(settings: Settings, fal: Fal) -> None:
     async with Client(build_server(settings).mcp) as client:
-        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 120})).structured_content
+        job = (
+            await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "source clip", "duration": 1, "wait_seconds": 120})
+        ).structured_content
         job = await final(client, job["job_id"])
         edit = await client.call_tool(
             "pika_v2_pikaswaps", {"video_url": job["video"]["local_path"], "modify_region": "the sky", "wait_seconds": 0}

@@ -39,7 +39,9 @@ def test_a_save_never_replaces_an_existing_file(tmp_path: Path) -> None:
     assert (tmp_path / name).read_bytes() == b"the user's own"
 
 
-def test_prune_keeps_a_file_another_program_holds_open_and_does_not_mark_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prune_keeps_a_file_another_program_holds_open_and_does_not_mark_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Windows refuses to delete a file a player holds open (PermissionError): the job keeps its copy for next time."""
     from pika_mcp.ledger import Ledger
     from pika_mcp.prune import prune

@@ -131,7 +131,12 @@ def test_prunable_covers_every_person_whose_success_is_older_than_the_cutoff(sto
 
 def test_uploads_are_remembered_by_content_and_backend(store: Any) -> None:
     store.add_upload("abc", "fal", "https://cdn/x.png", "image/png", 12)
-    assert store.upload("abc", "fal") == {"url": "https://cdn/x.png", "content_type": "image/png", "file_size": 12, "sha256": "abc"}
+    assert store.upload("abc", "fal") == {
+        "url": "https://cdn/x.png",
+        "content_type": "image/png",
+        "file_size": 12,
+        "sha256": "abc",
+    }
     assert store.upload("abc", "sandbox") is None
 
 
@@ -167,7 +172,9 @@ def race(peers: list[Any], work: Callable[[Any], Any]) -> list[Any]:
 def test_the_same_call_raced_on_three_peers_makes_one_job(peers: list[Any]) -> None:
     since = time.time() - 600
     for round_ in range(5):
-        results = race(peers, lambda s, r=round_: s.add_unless(job(args_key=f"race-{r}"), dedupe_since=since, budget=None, spend_since=since))
+        results = race(
+            peers, lambda s, r=round_: s.add_unless(job(args_key=f"race-{r}"), dedupe_since=since, budget=None, spend_since=since)
+        )
         made = [r for r in results if r is None]
         assert len(made) == 1, results
         assert len({r.local_id for r in results if r is not None}) == 1

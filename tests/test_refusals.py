@@ -71,7 +71,10 @@ async def test_an_https_url_on_a_public_host_and_fals_own_origin_pass_as_media(s
         for url in ("https://images.example/cat.png", f"{fal.url}/files/anything.png"):  # the configured fal: http allowed
             result = await client.call_tool("pika_v22_image_to_video", {"prompt": "x", "image_url": url, "wait_seconds": 0})
             assert not result.is_error, result.content
-    assert [r.json["image_url"] for r in fal.sent("submit")] == ["https://images.example/cat.png", f"{fal.url}/files/anything.png"]
+    assert [r.json["image_url"] for r in fal.sent("submit")] == [
+        "https://images.example/cat.png",
+        f"{fal.url}/files/anything.png",
+    ]
 
 
 @pytest.mark.parametrize("tool", ["pika_get_job", "pika_wait_for_job", "pika_cancel_job"])

@@ -349,7 +349,9 @@ async def test_a_sandbox_backend_never_receives_the_fal_key(key: str | None, tmp
     """`PIKA_MCP_BACKEND=sandbox` pointed at a sandbox elsewhere: it gets a placeholder key, with or without FAL_KEY set."""
     settings = make_settings(tmp_path, fal.url, backend="sandbox", fal_key=key)
     async with Client(build_server(settings, retry=FAST_RETRY).mcp) as client:
-        job = (await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 120})).structured_content
+        job = (
+            await client.call_tool("pika_v2_turbo_text_to_video", {"prompt": "placeholder key", "wait_seconds": 120})
+        ).structured_content
     assert job["status"] == "succeeded" and job["backend"] == "sandbox"
     sent = {r.headers.get("authorization") for r in fal.sandbox.received if r.op != "download"}  # files are public
     assert sent == {fingerprint("Key sandbox")}

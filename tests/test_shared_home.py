@@ -48,7 +48,9 @@ async def test_two_processes_share_the_embedded_sandbox_and_the_ledger(tmp_path:
         finals = []
         for n, job_id in enumerate(ids):  # each waits on jobs the other process submitted too
             client = b if n % 2 else a
-            finals.append((await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 120})).structured_content)
+            finals.append(
+                (await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 120})).structured_content
+            )
         listing_a = (await a.call_tool("pika_list_jobs", {})).structured_content
     assert [f["status"] for f in finals] == ["succeeded"] * 6
     assert all(f["backend"] == "sandbox" and f["estimated_cost_usd"] == 0 for f in finals)
@@ -84,6 +86,8 @@ async def test_when_the_hosting_process_ends_the_other_takes_over_the_sandbox(tm
                 )
             ).structured_content
             host_leave.set()  # the host's client closes: that server process exits, and its sandbox with it
-            final = (await other.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})).structured_content
+            final = (
+                await other.call_tool("pika_wait_for_job", {"job_id": job["job_id"], "timeout_seconds": 120})
+            ).structured_content
     assert final["status"] == "succeeded"
     assert (home / "sandbox" / "address.json").read_text() == address

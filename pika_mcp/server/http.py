@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
@@ -134,8 +134,8 @@ def build_app(
 
     async def healthz(request: Request) -> JSONResponse:
         """200 once tool calls can be served; 503 while starting (the embedded sandbox, say) or after a failed start."""
-        state = server.state
-        body = {"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
+        state: str = server.state
+        body: dict[str, Any] = {"status": "ok" if state == "ready" else state, "name": "pika-mcp", "version": __version__,
                 "backend": settings.backend, "stateless": stateless}  # fmt: skip
         if state == "ready":  # which peer answered (several peers on one database), and the ledger it uses
             service = (await server.lifecycle.ready()).service

@@ -34,10 +34,10 @@ CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent
 Progress = Callable[[Job, float], Awaitable[None]]
 
 
-
 def selected(name: str, patterns: tuple[str, ...] | None) -> bool:
     """Whether PIKA_MCP_TOOLS (names or globs; None: all) exposes the tool `name`."""
     return patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
 
 def all_tools(ready: Ready, wait_seconds: int) -> list[Tool]:
     """Every tool: one per catalog endpoint, then the job tools. `wait_seconds` is the default wait (PIKA_MCP_WAIT_SECONDS)."""
