@@ -200,7 +200,7 @@ async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_
     stopped = anyio.Event()
     try:
         with fleet.PeerLease(store, LEASE, peers=cut) as lease:  # type: ignore[arg-type]
-            first = lease.token
+            first = lease.tracker_id
             assert cut.peer_alive(first)
             cut.cut = True
             async with anyio.create_task_group() as tg:
@@ -208,6 +208,6 @@ async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_
                 with anyio.fail_after(60):
                     await stopped.wait()
                 tg.cancel_scope.cancel()
-            assert lease.token != first and store.peer == lease.token  # its old jobs are any dead peer's to adopt
+            assert lease.tracker_id != first and store.peer == lease.tracker_id  # its old jobs are any dead peer's to adopt
     finally:
         store.close()

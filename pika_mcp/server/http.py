@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from pika_mcp import __version__
@@ -144,6 +144,10 @@ def build_app(
                 body["status"] = state = "database unreachable"  # not ready: a balancer sends calls to other peers
         return JSONResponse(body, status_code=200 if state == "ready" else 503)
 
+    route: Callable[[Callable[[Request], Awaitable[JSONResponse]]], object] = server.mcp.custom_route(
+        HEALTH_PATH, methods=["GET"]
+    )
+    route(healthz)
     security = transport_security(settings, host)
     app = server.mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
