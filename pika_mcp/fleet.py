@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pika_mcp.jobs import JobService
     from pika_mcp.pgstore import PgLedger
     from pika_mcp.settings import Settings
+    from pika_mcp.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,16 @@ REREAD_SLACK_SECONDS = 5.0
 WATCH_RENEW_SECONDS = 4.0
 
 
-def open_store(settings: Settings, *, poster_dir: Path | None = None, peer: str = "") -> Any:
+def shared_store(store: Store) -> PgLedger | None:
+    """The store as the PostgreSQL ledger several peers share, or None (SQLite: one machine)."""
+    if type(store).__name__ != "PgLedger":  # no import of the driver when it is not in use
+        return None
+    from pika_mcp.pgstore import PgLedger
+
+    return store if isinstance(store, PgLedger) else None
+
+
+def open_store(settings: Settings, *, poster_dir: Path | None = None, peer: str = "") -> Store:
     """The ledger these settings name: PostgreSQL with PIKA_MCP_DATABASE_URL, else SQLite in PIKA_MCP_HOME."""
     if settings.database_url:
         try:
@@ -56,9 +66,10 @@ def open_store(settings: Settings, *, poster_dir: Path | None = None, peer: str 
 def shared_owner_key(settings: Settings) -> bytes:
     """The owner key: one for the whole fleet (a one-row table) with a database, else `owner.key` in the home."""
     if settings.database_url:
-        store = open_store(settings)
+        store = shared_store(open_store(settings))
+        assert store is not None  # a database URL opens the shared store
         try:
-            return store.owner_key()  # type: ignore[no-any-return]
+            return store.owner_key()
         finally:
             store.close()
     from pika_mcp.owners import owner_key

@@ -15,7 +15,7 @@ from pika_mcp.catalog import Endpoint
 from pika_mcp.errors import FalError, JobNotFound, SubmitOutcomeUnknown
 from pika_mcp.following import RemoteWatch
 from pika_mcp.job import CANCELLED, FAILED, LOST_SUBMIT, NOT_FOUND, QUEUED, Job, failure, job_error, lost_submit
-from pika_mcp.liveness import Liveness
+from pika_mcp.liveness import Presence
 from pika_mcp.models import media_refs
 from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, call_key, check_budget
 from pika_mcp.money import estimate as estimate_cost
@@ -60,7 +60,7 @@ class JobService:
         outputs: Outputs | None = None,
         resolve_media: MediaResolver = _no_media,
         content_of: ContentOf = _as_named,
-        liveness: Liveness | None = None,
+        liveness: Presence | None = None,
         clock: Callable[[], float] = time.time,
         adopt_every: float = ADOPT_EVERY,
         remote: RemoteWatch | None = None,

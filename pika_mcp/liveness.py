@@ -5,8 +5,21 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Protocol
 
 from pika_mcp.lockfile import FileLock
+
+
+class Presence(Protocol):
+    """Who this process is among those sharing a store, and whether another one still runs: a lock file per process
+    on one machine (Liveness), a lease in the database for peers (fleet.PeerLease)."""
+
+    @property
+    def tracker_id(self) -> str:
+        """The `tracker` this process writes on the jobs it follows; a peer whose lease lapsed gets a new one."""
+        ...
+
+    def alive(self, tracker_id: str | None) -> bool: ...
 
 
 class Liveness:

@@ -20,9 +20,10 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from pika_mcp.errors import BudgetExceeded, ConfigError
-from pika_mcp.job import Job
+from pika_mcp.errors import ConfigError
+from pika_mcp.job import SUCCEEDED, Job, JobStatus
 from pika_mcp.ledger_schema import COLUMNS as _COLUMNS
+from pika_mcp.money import check_budget
 from pika_mcp.owners import KEY_BYTES
 from pika_mcp.pgposters import PgPosters
 from pika_mcp.pgschema import (
@@ -144,11 +145,11 @@ class PgLedger:
             self._changed(db, job.local_id)
         return new
 
-    def settle(self, job: Job, status: str, note: str | None = None, **changes: Any) -> Job | None:
+    def settle(self, job: Job, status: JobStatus, note: str | None = None, **changes: Any) -> Job | None:
         """Move a live job on unless another path or peer settled it first (None then); the guard is the row's own
         status, read under its row lock."""
         now = time.time()
-        new = replace(job, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
+        new = replace(job, status=status, updated_at=now, **changes)
         row = to_row(new, (*changes, "status", "updated_at"))
         with self.transaction() as db:
             cursor = db.execute(
@@ -175,9 +176,7 @@ class PgLedger:
             if budget is not None:
                 spent_row = db.execute(SPEND_SQL, (job.owner, spend_since)).fetchone()
                 assert spent_row is not None  # an aggregate always answers one row
-                spent = float(spent_row["spent"])
-                if spent + job.estimated_cost_usd > budget + 1e-9:
-                    raise BudgetExceeded(spent=round(spent, 4), cap=budget, estimate=job.estimated_cost_usd)
+                check_budget(float(spent_row["spent"]), job.estimated_cost_usd, budget)
             self._insert(db, job, "intent recorded")
         return None
 
@@ -200,7 +199,7 @@ class PgLedger:
     def claim_downloads(self, me: str, alive: Any, since: float) -> list[Job]:
         """Succeeded jobs whose video could not be saved (`save_error`), never pruned ones: take them over to retry."""
         query = (
-            "SELECT local_id, tracker FROM jobs WHERE status = 'succeeded' AND created_at >= %s AND video IS NOT NULL "
+            f"SELECT local_id, tracker FROM jobs WHERE status = '{SUCCEEDED}' AND created_at >= %s AND video IS NOT NULL "
             "AND video->>'local_path' IS NULL AND video->>'pruned_at' IS NULL"
         )
         with self.transaction() as db:
@@ -251,9 +250,9 @@ class PgLedger:
     def prunable(self, before: float) -> builtins.list[Job]:
         """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
         return self._select(
-            "SELECT * FROM jobs WHERE status = 'succeeded' AND video IS NOT NULL "
+            f"SELECT * FROM jobs WHERE status = '{SUCCEEDED}' AND video IS NOT NULL "
             "AND (video->>'local_path' IS NOT NULL OR video->>'poster_path' IS NOT NULL) "
-            "AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = 'succeeded') < %s "
+            f"AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = '{SUCCEEDED}') < %s "
             "ORDER BY created_at",
             [before],
         )

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
@@ -17,7 +16,7 @@ from pika_mcp.errors import ConfigError
 from pika_mcp.files import FilePolicy
 from pika_mcp.inputs import Inputs
 from pika_mcp.jobs import ADOPT_EVERY, JobService
-from pika_mcp.liveness import Liveness
+from pika_mcp.liveness import Liveness, Presence
 from pika_mcp.origins import Origins
 from pika_mcp.outputs import Outputs
 from pika_mcp.owners import migrate, private_home
@@ -91,12 +90,11 @@ async def start(
         stack.push_async_callback(outputs.measurer.aclose)  # the measuring child ends with the server
         storage = FalStorage(http, rest_url, key, policy=retry, origins=fetched)
         inputs = Inputs(file_policy(settings, remote=remote, chosen=chosen), storage, ledger, origin=rest_url, trusted=fetched)
-        lease = watches = None
-        peer: Any = ledger  # with a database URL, fleet.open_store chose the PostgreSQL store
-        if settings.database_url:  # a peer of a fleet: a lease in the database instead of a lock file in the home
-            lease = stack.enter_context(fleet.PeerLease(peer, settings.lease_seconds))
-            watches = fleet.RemoteWatches(peer)
-        liveness = lease or stack.enter_context(Liveness(settings.home / "trackers"))
+        shared, lease, watches = fleet.shared_store(ledger), None, None
+        if shared is not None:  # a peer of a fleet: a lease in the database instead of a lock file in the home
+            lease = stack.enter_context(fleet.PeerLease(shared, settings.lease_seconds))
+            watches = fleet.RemoteWatches(shared)
+        liveness: Presence = lease or stack.enter_context(Liveness(settings.home / "trackers"))
         adopt_every = min(ADOPT_EVERY, settings.lease_seconds * fleet.ADOPT_SHARE) if lease else ADOPT_EVERY
         service = JobService(
             ledger,
@@ -106,7 +104,7 @@ async def start(
             outputs=outputs,
             resolve_media=inputs.resolve,
             content_of=inputs.content_of,
-            liveness=liveness,  # type: ignore[arg-type]  # a PeerLease answers the same questions
+            liveness=liveness,
             adopt_every=adopt_every,
             remote=watches,
         )
@@ -118,10 +116,10 @@ async def start(
             tg.start_soon(outputs.measurer.stop_when_idle)
             tg.start_soon(service.adopt_forever)
             tg.start_soon(service.recover_downloads)
-            if lease is not None and watches is not None:
+            if shared is not None and lease is not None and watches is not None:
                 tg.start_soon(lease.renew_forever, service.tracker.forget)
                 tg.start_soon(watches.renew_forever)
-                tg.start_soon(fleet.listen_forever, peer, service)
+                tg.start_soon(fleet.listen_forever, shared, service)
             recovered = await service.recover()
             if recovered:
                 log.info("tracking %d unfinished job(s) again", recovered)
