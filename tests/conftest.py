@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from pika_mcp.ledger import Ledger
 from pika_mcp.retry import RetryPolicy
 from pika_mcp.sandbox import Sandbox, SandboxConfig, serve_sandbox
 from pika_mcp.sandbox.preview import copy_preview
 from pika_mcp.settings import Settings
+from pika_mcp.store import Store
+from tests.pgdb import pg_store
 
 TEST_KEY = "test-key-id:test-key-secret"
 # The retry table's attempts and order, without its real waits.
@@ -131,3 +134,20 @@ async def final(client: Any, job_id: str, seconds: float = 60) -> dict[str, Any]
             job = view(await client.call_tool("pika_wait_for_job", {"job_id": job_id, "timeout_seconds": int(seconds)}))
             if job["status"] in FINAL:
                 return job
+
+
+# Every store implementation, made in a folder: the contract suite (test_store_contract) and the PostgreSQL tests
+# run each test once per store through the `store` fixture; a new store adds one factory here.
+STORES: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda folder: Ledger(folder / "jobs.sqlite3"),
+    "postgresql": pg_store,  # type: ignore[dict-item]  (skips, or fails under CI=true, without a database)
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened = STORES[request.param](tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -14,24 +14,9 @@ import pytest
 
 from pika_mcp.errors import BudgetExceeded
 from pika_mcp.job import Job
-from pika_mcp.ledger import Ledger
 from tests.pgdb import fresh_url, pg_store
 
-# The same shape as tests/test_store_contract.py's STORES (arch15): a store made in a folder.
-STORES: dict[str, Callable[[Path], Any]] = {
-    "sqlite": lambda folder: Ledger(folder / "jobs.sqlite3"),
-    "postgresql": pg_store,
-}
-_ids = itertools.count()
-
-
-@pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    opened = STORES[request.param](tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
+_ids = itertools.count()  # `store`, one fixture over both stores, is conftest's (as the contract suite uses it)
 
 
 @pytest.fixture

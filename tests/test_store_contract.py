@@ -6,33 +6,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pika_mcp.errors import BudgetExceeded
 from pika_mcp.job import ERROR_TYPES, FINAL, LIVE, STATUSES, SUCCEEDED, Job, job_error
-from pika_mcp.ledger import Ledger
 from pika_mcp.money import DEDUPE_WINDOW, SPEND_WINDOW, answers_again, spends
 from pika_mcp.store import Store
-from tests.pgdb import pg_store
-
-STORES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda folder: Ledger(folder / "jobs.sqlite3"),
-    "postgresql": pg_store,  # type: ignore[dict-item]  (skips, or fails under CI=true, without a database)
-}
-
-
-@pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = STORES[request.param](tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
 
 _ids = itertools.count()
 
