@@ -76,7 +76,8 @@ class Tracker:
     def forget(self, local_id: str | None = None) -> None:
         """Stop tracking a job another path has settled (a cancel answered OK); with no id, every job (a peer whose
         lease lapsed: other peers take its jobs over)."""
-        self._entries.pop(local_id, None) if local_id is not None else self._entries.clear()
+        for gone in [local_id] if local_id is not None else list(self._entries):
+            self._entries.pop(gone, None)
 
     def poke(self, local_id: str) -> None:
         """Poll this job now."""
