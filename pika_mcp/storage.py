@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -182,8 +183,9 @@ class FalStorage:
         """Send `length` bytes of `path` from `offset`: no total deadline, but given up when it moves too slowly."""
 
         async def attempt() -> Answer:
-            async with self._pace.guard(what) as meter:
-                body = meter.counted(_chunks(path, offset, length))
+            # the body is closed here, not whenever the collector finds it (an open file, when an upload is given up)
+            async with self._pace.guard(what) as meter, aclosing(_chunks(path, offset, length)) as chunks:
+                body = meter.counted(chunks)
                 return await fetch(
                     self._http, method, url, where="fal's storage", limits=self._limits, headers=headers, content=body
                 )
@@ -198,7 +200,7 @@ def _field(answer: Answer, name: str) -> str:
     return str(value)
 
 
-async def _chunks(path: Path | Readable, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+async def _chunks(path: Path | Readable, offset: int = 0, length: int | None = None) -> AsyncGenerator[bytes, None]:
     """The bytes of a file (or of one part of it), read from disk a chunk at a time."""
     if not isinstance(path, Path):
         assert length is not None
@@ -208,9 +210,9 @@ async def _chunks(path: Path | Readable, offset: int = 0, length: int | None = N
             yield chunk
         return
     left = path.stat().st_size - offset if length is None else length
-    async with await anyio.open_file(path, "rb") as source:
-        await source.seek(offset)
-        while left > 0 and (chunk := await source.read(min(READ_CHUNK, left))):
+    with path.open("rb") as source:  # closed at once however the generator ends, a cancelled upload included
+        source.seek(offset)
+        while left > 0 and (chunk := await anyio.to_thread.run_sync(source.read, min(READ_CHUNK, left))):
             left -= len(chunk)
             yield chunk
 
