@@ -9,6 +9,8 @@ import functools
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -73,3 +75,25 @@ def pg_store(folder: Path, url: str | None = None) -> object:
     from pika_mcp.pgstore import PgLedger
 
     return PgLedger(url, folder / "posters", pool_size=2)
+
+
+@contextmanager
+def own_database() -> Iterator[tuple[str, object]]:
+    """A database of its own (a test may make it refuse connections), and an admin connection to the cluster's
+    `postgres` database that can; dropped afterwards."""
+    _worker_database()  # skips (or fails under CI) where there is no cluster
+    import psycopg
+
+    base = os.environ[ENV].strip()
+    name = f"pika_own_{uuid.uuid4().hex[:12]}"
+    info = psycopg.conninfo.conninfo_to_dict(base)
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield (
+                f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}",
+                admin,
+            )
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp_types import ResourceUpdatedNotification
 
 from pika_mcp import fleet, runtime
 from pika_mcp.doctor import check_ledger
@@ -35,11 +36,20 @@ async def view(client: Client, uri: str) -> dict[str, Any]:
     return json.loads((await client.read_resource(uri)).contents[0].text)  # type: ignore[union-attr]
 
 
-async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_third(tmp_path: Path, fal: Fal) -> None:
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.shared.exceptions.MCPDeprecationWarning")
+@pytest.mark.parametrize("era", ["2026", "2025"])
+async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_third(tmp_path: Path, fal: Fal, era: str) -> None:
     fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 0.5, 1.0
     url = fresh_url()
     servers = [build_server(peer(tmp_path, fal, url, n)) for n in range(3)]
-    async with Client(servers[0].mcp) as a, Client(servers[1].mcp) as b, Client(servers[2].mcp) as c:
+    updated = anyio.Event()  # the 2025 era: resources/subscribe, then notifications/resources/updated on the session
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            updated.set()
+
+    third = Client(servers[2].mcp, mode="legacy", message_handler=on_message) if era == "2025" else Client(servers[2].mcp)
+    async with Client(servers[0].mcp) as a, Client(servers[1].mcp) as b, third as c:
         made = (await a.call_tool("pika_v2_turbo_text_to_video", {"prompt": "a fleet", "wait_seconds": 0})).structured_content
         assert made is not None and made["tracked_by"] == (await servers[0].lifecycle.ready()).service.tracker_id
         heard = anyio.Event()
@@ -54,7 +64,18 @@ async def test_a_job_made_on_one_peer_is_waited_on_by_another_and_heard_by_a_thi
                             heard.set()
                             return
 
-            tg.start_soon(listen)
+            async def subscribe() -> None:
+                nonlocal updated
+                await c.subscribe_resource(made["resource_uri"])
+                listening.set()
+                while True:
+                    await updated.wait()
+                    updated = anyio.Event()
+                    if (await view(c, made["resource_uri"]))["status"] == "succeeded":
+                        heard.set()
+                        return
+
+            tg.start_soon(listen if era == "2026" else subscribe)
             await listening.wait()
             final = (await b.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})).structured_content
             with anyio.fail_after(30):

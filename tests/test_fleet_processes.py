@@ -1,5 +1,6 @@
-"""Three `serve --http --stateless` peer processes on one PostgreSQL database and one fal (the sandbox over loopback):
-calls raced on three peers make one job and keep the budget; a SIGKILLed tracker's job is finished by another."""
+"""`serve --http --stateless` peer processes on one PostgreSQL database and one fal (the sandbox over loopback):
+calls raced on three peers make one job and keep the budget; a SIGKILLed tracker's job is finished by another; a
+peer restarted mid-job finishes it; a peer whose database stops answering says so in /healthz, and recovers."""
 
 from __future__ import annotations
 
@@ -12,21 +13,22 @@ import httpx2
 import pytest
 
 from tests.conftest import TEST_KEY, Fal
-from tests.pgdb import fresh_url
-from tests.test_http import TOKEN_A, Served, person, start_server
+from tests.pgdb import fresh_url, own_database
+from tests.test_http import TOKEN_A, Served, person, start_server, stop_server
 
 pytestmark = pytest.mark.anyio
 TOOL = "pika_v2_turbo_text_to_video"  # $0.20 a video
 
 
-async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, **env: str) -> list[Served]:
-    """`count` peers started side by side (each waits for its /healthz in a thread)."""
-    url = fresh_url()
+async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, url: str | None = None, **env: str) -> list[Served]:
+    """`count` peers started side by side (each waits for its /healthz in a thread), on a fresh ledger unless `url`
+    names one; peer n's home is tmp_path/peerN, so a peer started again there is the same peer restarted."""
+    url = url or fresh_url()
     peers: list[Served] = []
 
     async def start(n: int) -> None:
         folder = tmp_path / f"peer{n}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         peers.append(await anyio.to_thread.run_sync(lambda: start_server(
             folder, "--stateless", PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
             PIKA_MCP_LEASE_SECONDS="5", PIKA_MCP_TOKEN=TOKEN_A, PIKA_MCP_OUTPUT_DIR=str(tmp_path / "videos"), **env)))  # fmt: skip
@@ -79,6 +81,15 @@ async def _into(results: list[Any], call: Any) -> None:
     results.append(await call)
 
 
+async def wait_until_final(served: Served, job_id: str) -> dict[str, Any]:
+    """The job's view once it is final: a loaded machine may need more than one wait, but not forever."""
+    with anyio.fail_after(300):
+        while True:
+            final = (await call_on(served, "pika_wait_for_job", {"job_id": job_id, "timeout_seconds": 60})).structured_content
+            if final["status"] in ("succeeded", "failed", "cancelled"):
+                return dict(final)
+
+
 async def test_sigkill_of_the_tracking_peer_and_another_finishes_the_job_with_the_video_saved(tmp_path: Path, fal: Fal) -> None:
     fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 3.0, 1.0
     peers = await start_peers(tmp_path, fal, count=2)
@@ -91,14 +102,65 @@ async def test_sigkill_of_the_tracking_peer_and_another_finishes_the_job_with_th
         assert made["status"] == "queued" and made["tracked_by"] == first != second
         peers[0].proc.send_signal(signal.SIGKILL)
         peers[0].proc.wait(20)
-        final = (
-            await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})
-        ).structured_content
-        while final["status"] != "succeeded" and not final["error"]:  # a loaded machine: ask again, never forever
-            final = (
-                await call_on(peers[1], "pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})
-            ).structured_content
+        final = await wait_until_final(peers[1], made["job_id"])
         assert final["status"] == "succeeded", final
         assert Path(final["video"]["local_path"]).is_file()
     finally:
         stop(peers)
+
+
+async def test_a_peer_restarted_mid_job_finishes_it_without_submitting_it_again(tmp_path: Path, fal: Fal) -> None:
+    fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 4.0, 1.0
+    url = fresh_url()
+    [first] = await start_peers(tmp_path, fal, count=1, url=url)
+    try:
+        made = (await call_on(first, TOOL, {"prompt": "outlives a restart", "wait_seconds": 0})).structured_content
+        assert made["status"] == "queued" and made["tracked_by"]
+        assert stop_server(first, signal.SIGTERM) == 0  # a rolling restart: the only peer goes, mid-job
+    finally:
+        stop([first])
+    [again] = await start_peers(tmp_path, fal, count=1, url=url)  # the same home, the same database
+    try:
+        final = await wait_until_final(again, made["job_id"])
+        assert final["status"] == "succeeded", final
+        assert Path(final["video"]["local_path"]).is_file() and final["video"]["save_error"] is None
+        assert final["tracked_by"] is None
+        assert len(fal.sent("submit")) == 1  # followed to its end, never sent again
+        listed = (await call_on(again, "pika_list_jobs", {})).structured_content
+        assert [j["job_id"] for j in listed["jobs"]] == [made["job_id"]]
+    finally:
+        stop([again])
+
+
+async def test_healthz_says_503_while_the_database_does_not_answer_and_200_once_it_does(tmp_path: Path, fal: Fal) -> None:
+    fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 0.5, 0.5
+    with own_database() as (url, admin):
+        [peer] = await start_peers(tmp_path, fal, count=1, url=url)
+        try:
+            async with httpx2.AsyncClient(timeout=30) as http:
+
+                async def health() -> tuple[int, dict[str, Any]]:
+                    answer = await http.get(peer.base + "/healthz")
+                    return answer.status_code, answer.json()
+
+                code, body = await health()
+                assert (code, body["status"], body["ledger"]) == (200, "ok", "postgresql")
+                name = url.rsplit("/", 1)[1]
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')  # type: ignore[attr-defined]
+                admin.execute(  # type: ignore[attr-defined]
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )
+                with anyio.fail_after(120):  # its pooled connections are gone and no new one is let in
+                    while (answer := await health())[0] == 200:
+                        await anyio.sleep(0.2)
+                assert answer == (503, answer[1]) and answer[1]["status"] == "database unreachable", answer
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')  # type: ignore[attr-defined]
+                with anyio.fail_after(120):
+                    while (answer := await health())[0] != 200:
+                        await anyio.sleep(0.2)
+                assert answer[1]["status"] == "ok"
+            made = (await call_on(peer, TOOL, {"prompt": "after the outage", "wait_seconds": 0})).structured_content
+            final = await wait_until_final(peer, made["job_id"])
+            assert final["status"] == "succeeded", final
+        finally:
+            stop([peer])
