@@ -11,10 +11,11 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.conftest import TEST_KEY, Fal
 from tests.pgdb import fresh_url, own_database
-from tests.test_http import TOKEN_A, Served, person, start_server, stop_server
+from tests.test_http import TOKEN_A, TOKEN_B, Served, person, start_server, stop_server
 
 pytestmark = pytest.mark.anyio
 TOOL = "pika_v2_turbo_text_to_video"  # $0.20 a video
@@ -31,7 +32,7 @@ async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, url: str | None 
         folder.mkdir(exist_ok=True)
         peers.append(await anyio.to_thread.run_sync(lambda: start_server(
             folder, "--stateless", PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
-            PIKA_MCP_LEASE_SECONDS="5", PIKA_MCP_TOKEN=TOKEN_A, PIKA_MCP_OUTPUT_DIR=str(tmp_path / "videos"), **env)))  # fmt: skip
+            PIKA_MCP_LEASE_SECONDS="5", PIKA_MCP_OUTPUT_DIR=str(tmp_path / "videos"), **({"PIKA_MCP_TOKEN": TOKEN_A} | env))))  # fmt: skip
 
     async with anyio.create_task_group() as tg:
         for n in range(count):
@@ -46,8 +47,8 @@ def stop(peers: list[Served]) -> None:
         p.proc.wait(20)
 
 
-async def call_on(served: Served, tool: str, args: dict[str, Any]) -> Any:
-    async with person(served.url, TOKEN_A) as client:
+async def call_on(served: Served, tool: str, args: dict[str, Any], token: str = TOKEN_A) -> Any:
+    async with person(served.url, token) as client:
         return await client.call_tool(tool, args)
 
 
@@ -164,3 +165,27 @@ async def test_healthz_says_503_while_the_database_does_not_answer_and_200_once_
             assert final["status"] == "succeeded", final
         finally:
             stop([peer])
+
+
+async def test_two_peoples_jobs_stay_their_own_across_peers(tmp_path: Path, fal: Fal) -> None:
+    fal.sandbox.config.queue_seconds = 30  # live throughout
+    peers = await start_peers(tmp_path, fal, count=2, PIKA_MCP_TOKEN=f"{TOKEN_A}, {TOKEN_B}")
+    try:
+        same = {"prompt": "the same words, two people", "wait_seconds": 0}
+        alices = (await call_on(peers[0], TOOL, same)).structured_content
+        bobs = (await call_on(peers[1], TOOL, same, token=TOKEN_B)).structured_content
+        assert not bobs["deduplicated"] and bobs["job_id"] != alices["job_id"]  # one person's call never answers another's
+        for there in peers:  # on either peer, each sees their own job and never the other's
+            for token, own, other in ((TOKEN_A, alices, bobs), (TOKEN_B, bobs, alices)):
+                listed = (await call_on(there, "pika_list_jobs", {}, token=token)).structured_content
+                assert [j["job_id"] for j in listed["jobs"]] == [own["job_id"]]
+                assert listed["spend_24h_usd"] == pytest.approx(0.2)
+                refused = await call_on(there, "pika_get_job", {"job_id": other["job_id"]}, token=token)
+                assert refused.is_error and other["prompt"] not in refused.content[0].text
+                async with person(there.url, token) as client:
+                    with pytest.raises(MCPError):
+                        await client.read_resource(other["resource_uri"])
+                    assert other["job_id"] not in (await client.read_resource("pika://jobs")).contents[0].text
+        assert len(fal.sent("submit")) == 2
+    finally:
+        stop(peers)
