@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +43,10 @@ class Origins:
 
     def __contains__(self, url: object) -> bool:
         return isinstance(url, str) and origin(url) in self._trusted
+
+    def __iter__(self) -> Iterator[str]:
+        """The trusted origins, as `scheme://host:port`, sorted."""
+        return iter(sorted(self._trusted))
 
 
 def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

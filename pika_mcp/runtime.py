@@ -42,6 +42,7 @@ class Runtime:
     inputs: Inputs
     queue_url: str
     rest_url: str
+    origins: Origins  # what downloads trust as configured: the queue's, the REST API's, storage's base_url once known
 
 
 def file_policy(settings: Settings, *, remote: bool, chosen: frozenset[Path] = frozenset()) -> FilePolicy | None:
@@ -108,7 +109,7 @@ async def start(
             adopt_every=adopt_every,
             remote=watches,
         )
-        runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url)
+        runtime = Runtime(settings, http, ledger, service, inputs, queue_url, rest_url, fetched)
         private_home(settings.home)  # 0700/0600 where the platform has modes, a home from earlier versions included
         async with anyio.create_task_group() as tg:
             tg.start_soon(service.tracker.run)

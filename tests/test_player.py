@@ -127,3 +127,16 @@ async def test_a_host_without_apps_gets_the_same_results_as_one_with_them(settin
     assert answers[0] == answers[1]
     assert plain_tools == apps_tools  # the same list for everyone: the _meta.ui is only read by hosts that render
     assert not any(c["type"] == "resource" for result in answers[0] for c in result["content"])
+
+
+def test_the_csp_adds_the_storage_base_url_once_fal_storage_named_it() -> None:
+    from pika_mcp.origins import Origins
+    from pika_mcp.server.apps import media_origins
+    from pika_mcp.server.edge import Edge
+
+    queue, rest = "http://127.0.0.1:8000/", "http://127.0.0.1:8000/rest"
+    trusted = Origins([queue, rest])
+    edge = Edge(None, None, None, queue, rest, trusted)  # type: ignore[arg-type]
+    assert media_origins(edge, None, None) == ["http://127.0.0.1:8000"]
+    trusted.add("https://cdn.storage.example/files/")  # what a storage token's base_url adds on the first upload
+    assert media_origins(edge, None, None) == ["http://127.0.0.1:8000", "https://cdn.storage.example"]

@@ -9,6 +9,7 @@ once the runtime is up, because the embedded sandbox's address is only known the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from importlib import resources as package_files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from pydantic import Field
 
 from pika_mcp.catalog import ENDPOINTS
 from pika_mcp.errors import PikaError
+from pika_mcp.origins import origin
 from pika_mcp.server.tools import selected
 
 if TYPE_CHECKING:
@@ -42,19 +44,20 @@ CONFIG_MARK = "/*PIKA_CONFIG*/null"
 
 def media_origins(edge: Edge | None, queue_url: str | None, rest_url: str | None) -> list[str]:
     """The origins a job's video and poster may come from: fal's media hosts when the queue is fal's, else the
-    configured queue and REST origins (the embedded sandbox's live address once it runs)."""
+    configured queue and REST origins (the embedded sandbox's live address once it runs) and the storage base_url
+    fal's storage named, once an upload has asked for it."""
+    trusted: Iterable[str] = ()
     if edge is not None:
-        queue_url, rest_url = edge.queue_url, edge.rest_url
+        queue_url, rest_url, trusted = edge.queue_url, edge.rest_url, edge.origins
     host = (urlsplit(queue_url or "").hostname or "").lower()
     if host == FAL_QUEUE_HOST or host.endswith("." + FAL_QUEUE_HOST):
         return list(FAL_MEDIA_ORIGINS)
     found: list[str] = []
-    for url in (queue_url, rest_url):
-        parts = urlsplit(url or "")
-        if parts.scheme in ("http", "https") and parts.netloc:
-            origin = f"{parts.scheme}://{parts.netloc}".lower()
-            if origin not in found:
-                found.append(origin)
+    for url in (queue_url or "", rest_url or "", *trusted):
+        if (full := origin(url)) is not None:
+            plain = full.removesuffix(":443") if full.startswith("https:") else full.removesuffix(":80")
+            if plain not in found:  # as a browser writes it: the default port left out
+                found.append(plain)
     return found
 
 

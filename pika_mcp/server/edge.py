@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ class Edge:
     results: Results
     queue_url: str = ""  # where fal (or the sandbox) answers: the job player's media origins come from these
     rest_url: str = ""
+    origins: Iterable[str] = ()  # and from these: the origins downloads trust (storage's base_url once known)
 
 
 Ready = Callable[[], Awaitable[Edge]]  # waits until the runtime has started; raises ConfigError if it could not

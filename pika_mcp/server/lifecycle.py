@@ -39,7 +39,14 @@ class Lifecycle:
         async def run() -> None:
             try:
                 async with self._start() as runtime:
-                    edge = Edge(runtime.service, runtime.inputs, Results(runtime.service), runtime.queue_url, runtime.rest_url)
+                    edge = Edge(
+                        runtime.service,
+                        runtime.inputs,
+                        Results(runtime.service),
+                        runtime.queue_url,
+                        runtime.rest_url,
+                        runtime.origins,
+                    )
                     self._on_start(edge)
                     self._edge = edge
                     ready.set()
