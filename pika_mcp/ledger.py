@@ -12,28 +12,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pika_mcp.job import LIVE, SUCCEEDED, Job, JobStatus
+from pika_mcp.job import SUCCEEDED, Job, JobStatus
 from pika_mcp.ledger_schema import from_row, migrate, to_row
-from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, check_budget, sql_list
+from pika_mcp.money import check_budget
 from pika_mcp.owners import private_file
+from pika_mcp.sqlreads import SQLITE, JobReads
 from pika_mcp.store import Alive, HistoryEntry
 
 BUSY_TIMEOUT_MS = 10_000  # several processes share one home; writers wait rather than fail
 
 
-# The money rules of pika_mcp.money, in SQL.
-SPENDS = f"(status NOT IN {sql_list(UNSPENT_STATUSES)} OR json_extract(error, '$.type') IN {sql_list(SPENT_ERRORS)})"
-DEDUPES = f"status NOT IN {sql_list(UNREUSABLE_STATUSES)}"
-IS_LIVE = f"status IN {sql_list(LIVE)}"
-SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) FROM jobs WHERE owner = ? AND created_at >= ? AND {SPENDS}"
-SAME_CALL_SQL = (
-    f"SELECT * FROM jobs WHERE owner = ? AND args_key = ? AND created_at >= ? AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
-)
+SPEND_SQL, SAME_CALL_SQL, IS_LIVE = SQLITE.spend_sql, SQLITE.same_call_sql, SQLITE.is_live
 
 
-class Ledger:
+class Ledger(JobReads):
     """The SQLite store (pika_mcp.store.Store): all reads and writes of the jobs file; safe to share between threads
     and between processes."""
+
+    dialect = SQLITE
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,46 +173,10 @@ class Ledger:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def get(self, job_id: str, owner: str | None = None) -> Job | None:
-        """By fal request id or local id; scoped to `owner` unless None (the tracker's view)."""
-        query = "SELECT * FROM jobs WHERE (local_id = ? OR request_id = ?)"
-        params: builtins.list[Any] = [job_id, job_id]
-        if owner is not None:
-            query += " AND owner = ?"
-            params.append(owner)
-        return next(iter(self._select(query, params)), None)
-
-    def reload(self, job: Job) -> Job:
-        fresh = self.get(job.local_id)
-        assert fresh is not None
-        return fresh
-
-    def list(self, owner: str, status: str | None = None, limit: int = 20) -> builtins.list[Job]:
-        query, params = "SELECT * FROM jobs WHERE owner = ?", [owner]
-        if status:
-            query += " AND status = ?"
-            params.append(status)
-        return self._select(query + " ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit])
-
-    def recent_same(self, owner: str, args_key: str, since: float) -> Job | None:
-        """The newest job with the same call since `since`, unless it failed or was cancelled."""
-        rows = self._select(SAME_CALL_SQL, [owner, args_key, since])
-        return rows[0] if rows else None
-
     def spend(self, owner: str, since: float) -> float:
         with self._lock:
             row = self._db.execute(SPEND_SQL, (owner, since)).fetchone()
         return round(float(row[0]), 4)
-
-    def prunable(self, before: float) -> builtins.list[Job]:
-        """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
-        return self._select(
-            f"SELECT * FROM jobs WHERE status = '{SUCCEEDED}' AND video IS NOT NULL "
-            "AND (json_extract(video, '$.local_path') IS NOT NULL OR json_extract(video, '$.poster_path') IS NOT NULL) "
-            f"AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = '{SUCCEEDED}') < ? "
-            "ORDER BY created_at",
-            [before],
-        )
 
     def history(self, job: Job) -> builtins.list[HistoryEntry]:
         with self._lock:

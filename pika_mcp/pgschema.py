@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from pika_mcp.errors import ConfigError
 from pika_mcp.job import Job
 from pika_mcp.ledger_schema import COLUMNS as _COLUMNS
-from pika_mcp.money import SPENT_ERRORS, UNREUSABLE_STATUSES, UNSPENT_STATUSES, sql_list
 
 CHANGES = "pika_jobs"  # NOTIFY channel: a job changed (payload: writing peer | local_id)
 WATCHES = "pika_watch"  # NOTIFY channel: someone waits on or reads a job (payload: local_id)
@@ -19,16 +18,6 @@ MIGRATE_LOCK = 0x70696B61  # advisory lock id held while migrating: two peers st
 POOL_SIZE = 8  # connections per peer: tool calls, the tracker and the adopt loop share them
 CONNECT_SECONDS = 10.0  # a database that does not answer at start is a start failure, said plainly
 WATCH_SECONDS = 15.0  # a watched-job row lasts this long unless renewed (the watcher renews every few seconds)
-
-# The money rules of ledger.SPENDS and ledger.DEDUPES, in PostgreSQL's JSON syntax; the contract tests run the
-# same cases against both stores.
-SPENDS = f"(status NOT IN {sql_list(UNSPENT_STATUSES)} OR error->>'type' IN {sql_list(SPENT_ERRORS)})"
-DEDUPES = f"status NOT IN {sql_list(UNREUSABLE_STATUSES)}"
-SPEND_SQL = f"SELECT COALESCE(SUM(estimated_cost_usd), 0) AS spent FROM jobs WHERE owner = %s AND created_at >= %s AND {SPENDS}"
-SAME_CALL_SQL = (
-    f"SELECT * FROM jobs WHERE owner = %s AND args_key = %s AND created_at >= %s AND {DEDUPES} ORDER BY created_at DESC LIMIT 1"
-)
-LIVE_SQL = "status IN ('queued', 'running')"
 
 MIGRATIONS: tuple[str, ...] = (
     """

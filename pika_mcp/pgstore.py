@@ -29,21 +29,22 @@ from pika_mcp.pgposters import PgPosters
 from pika_mcp.pgschema import (
     CHANGES,
     CONNECT_SECONDS,
-    LIVE_SQL,
     POOL_SIZE,
-    SAME_CALL_SQL,
-    SPEND_SQL,
     migrate,
     shown,
     to_row,
 )
+from pika_mcp.sqlreads import POSTGRESQL, JobReads
 
 log = logging.getLogger(__name__)
+SPEND_SQL, SAME_CALL_SQL, LIVE_SQL = POSTGRESQL.spend_sql, POSTGRESQL.same_call_sql, POSTGRESQL.is_live
 
 
-class PgLedger:
+class PgLedger(JobReads):
     """All reads and writes of the jobs in one PostgreSQL database; safe to share between threads, processes and
     machines. `poster_dir` is this peer's cache of posters kept in the database; `peer` names the writer in NOTIFYs."""
+
+    dialect = POSTGRESQL
 
     def __init__(self, url: str, poster_dir: Path | None = None, *, peer: str = "", pool_size: int = POOL_SIZE) -> None:
         self.url = url
@@ -217,45 +218,11 @@ class PgLedger:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def get(self, job_id: str, owner: str | None = None) -> Job | None:
-        query = "SELECT * FROM jobs WHERE (local_id = %s OR request_id = %s)"
-        params: list[Any] = [job_id, job_id]
-        if owner is not None:
-            query += " AND owner = %s"
-            params.append(owner)
-        return next(iter(self._select(query, params)), None)
-
-    def reload(self, job: Job) -> Job:
-        fresh = self.get(job.local_id)
-        assert fresh is not None
-        return fresh
-
-    def list(self, owner: str, status: str | None = None, limit: int = 20) -> builtins.list[Job]:
-        query, params = "SELECT * FROM jobs WHERE owner = %s", [owner]
-        if status:
-            query += " AND status = %s"
-            params.append(status)
-        return self._select(query + " ORDER BY created_at DESC, seq DESC LIMIT %s", [*params, limit])
-
-    def recent_same(self, owner: str, args_key: str, since: float) -> Job | None:
-        rows = self._select(SAME_CALL_SQL, [owner, args_key, since])
-        return rows[0] if rows else None
-
     def spend(self, owner: str, since: float) -> float:
         with self.transaction() as db:
             row = db.execute(SPEND_SQL, (owner, since)).fetchone()
         assert row is not None  # an aggregate always answers one row
         return round(float(row["spent"]), 4)
-
-    def prunable(self, before: float) -> builtins.list[Job]:
-        """Every person's succeeded jobs with a local copy or poster, whose final status was recorded before `before`."""
-        return self._select(
-            f"SELECT * FROM jobs WHERE status = '{SUCCEEDED}' AND video IS NOT NULL "
-            "AND (video->>'local_path' IS NOT NULL OR video->>'poster_path' IS NOT NULL) "
-            f"AND (SELECT MIN(at) FROM events WHERE events.local_id = jobs.local_id AND events.status = '{SUCCEEDED}') < %s "
-            "ORDER BY created_at",
-            [before],
-        )
 
     def history(self, job: Job) -> builtins.list[tuple[str, float, str | None]]:
         with self.transaction() as db:
