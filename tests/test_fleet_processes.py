@@ -4,6 +4,7 @@ peer restarted mid-job finishes it; a peer whose database stops answering says s
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -187,5 +188,38 @@ async def test_two_peoples_jobs_stay_their_own_across_peers(tmp_path: Path, fal:
                         await client.read_resource(other["resource_uri"])
                     assert other["job_id"] not in (await client.read_resource("pika://jobs")).contents[0].text
         assert len(fal.sent("submit")) == 2
+    finally:
+        stop(peers)
+
+
+async def test_made_on_one_http_peer_waited_on_another_and_heard_on_a_third(tmp_path: Path, fal: Fal) -> None:
+    fal.sandbox.config.queue_seconds, fal.sandbox.config.run_seconds = 2.0, 1.0
+    peers = await start_peers(tmp_path, fal)
+    try:
+        made = (await call_on(peers[0], TOOL, {"prompt": "three peers", "wait_seconds": 0})).structured_content
+        statuses: list[str] = []
+        heard = anyio.Event()
+        async with person(peers[2].url, TOKEN_A) as third, anyio.create_task_group() as tg:
+            listening = anyio.Event()
+
+            async def listen() -> None:  # a 2026-era subscription on a stateless peer that does not track the job
+                async with third.listen(resource_subscriptions=[made["resource_uri"]]) as sub:
+                    listening.set()
+                    async for _ in sub:
+                        read = await third.read_resource(made["resource_uri"])
+                        statuses.append(json.loads(read.contents[0].text)["status"])  # type: ignore[union-attr]
+                        if statuses[-1] == "succeeded":
+                            heard.set()
+                            return
+
+            tg.start_soon(listen)
+            await listening.wait()
+            final = await wait_until_final(peers[1], made["job_id"])
+            with anyio.fail_after(60):
+                await heard.wait()
+        assert final["status"] == "succeeded" and Path(final["video"]["local_path"]).is_file()
+        async with httpx2.AsyncClient() as http:
+            trackers = {(await http.get(p.base + "/healthz")).json()["peer_id"] for p in peers}
+        assert made["tracked_by"] in trackers and len(trackers) == 3
     finally:
         stop(peers)

@@ -8,9 +8,7 @@ import os
 from fastmcp.client.transports import StdioTransport
 from pydantic_ai import Agent
 from pydantic_ai.mcp import MCPToolset
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
-from scripted import as_text, job_of, next_call
+from pydantic_ai_script import MODEL, report
 
 # --- the README snippet -------------------------------------------------------------------------------
 # fmt: off
@@ -22,27 +20,11 @@ pika = MCPToolset(
 # fmt: on
 # --------------------------------------------------------------------------------------------------------
 
-seen: list[str] = []
-
-
-def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-    returns = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
-    last = as_text(returns[-1].content) if returns else None
-    if last is not None:
-        seen.append(last)
-    call = next_call(last)
-    if call is None:
-        return ModelResponse(parts=[TextPart("done: " + last)])
-    return ModelResponse(parts=[ToolCallPart(call[0], call[1])])
-
 
 async def main() -> None:
-    agent = Agent(FunctionModel(scripted), toolsets=[pika])
+    agent = Agent(MODEL, toolsets=[pika])
     result = await agent.run("Make a short video of a lighthouse at dawn.")
-    job_id, status = job_of(seen[-1])
-    assert status == "succeeded", seen[-1]
-    print(f"pydantic-ai 2.x: {len(seen)} tool answers, job {job_id} {status}; the model last saw: {seen[-1][:200]!r}")
-    print("final output:", result.output[:120])
+    report("2.x", result.output)
 
 
 asyncio.run(main())
