@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from pika_mcp.job import Job
@@ -16,3 +20,14 @@ def test_the_headline_says_each_status_grammatically(status: str, says: str) -> 
               created_at=0.0, updated_at=0.0)  # type: ignore[arg-type]  # fmt: skip
     line = headline(job_view(job))
     assert says in line and "is succeeded" not in line and "is failed" not in line, line
+    assert scripted_model().job_of(line) == ("local-1", status)  # the agent-framework checks read it too
+
+
+def scripted_model() -> Any:
+    """scripts/frameworks/scripted.py, the scripted model of the agent-framework checks (run outside the suite)."""
+    path = Path(__file__).parents[1] / "scripts" / "frameworks" / "scripted.py"
+    spec = importlib.util.spec_from_file_location("frameworks_scripted", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

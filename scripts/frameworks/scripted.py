@@ -13,7 +13,7 @@ from typing import Any
 TOOL = "pika_v2_turbo_text_to_video"
 ARGUMENTS = {"prompt": "a lighthouse at dawn, waves below", "wait_seconds": 5}
 WAIT_SECONDS = 60  # each pika_wait_for_job call; the client's own timeouts must be longer
-HEADLINE = re.compile(r"Job (\S+) \((\w+)\) is (\w+)")
+HEADLINE = re.compile(r"Job (\S+) \((\w+)\) (?:is )?(\w+)")  # "is queued", "is running"; "succeeded"
 FINAL = ("succeeded", "failed", "cancelled")
 
 
