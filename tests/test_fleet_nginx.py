@@ -1,7 +1,8 @@
 """The README's nginx configuration, run as written: Debian's nginx in the foreground before three `serve --http
 --stateless` peers on one PostgreSQL database and one fal (the sandbox over loopback). Through it a 2026-era client
 makes a job, hears it on a subscription and waits until it is saved; a 2025-era client calls, reads and hears
-progress; /healthz answers; and the calls are spread over more than one peer.
+progress; /healthz answers; and the calls are spread over more than one peer. The README's sticky variant (peers
+without --stateless, `ip_hash;` for `least_conn;`) keeps a 2025-era session and its subscription on one peer.
 
 The block between `<!-- nginx-fleet -->` and `<!-- /nginx-fleet -->` in README.md is what runs: its three `server`
 lines become the peers' loopback addresses and its `listen` port a free loopback port; the test wraps it in a main
@@ -24,9 +25,10 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp_types import ResourceUpdatedNotification
 
 from tests.conftest import Fal
-from tests.test_fleet_processes import TOOL, start_peers, stop
+from tests.test_fleet_processes import TOOL, call_on, start_peers, stop
 from tests.test_http import TOKEN_A, free_port, person
 
 pytestmark = pytest.mark.anyio
@@ -196,3 +198,39 @@ async def legacy_client_calls_and_reads(url: str, job_id: str) -> None:
         made = (await client.call_tool(TOOL, args, progress_callback=record)).structured_content
         assert made is not None and made["status"] in ("running", "succeeded"), made
     assert progress
+
+
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed:mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_2025_era_subscriptions_hold_with_stateful_peers_and_ip_hash_in_the_readmes_place(tmp_path: Path, fal: Fal) -> None:
+    """What the README says sticky routing buys: peers without --stateless, `ip_hash;` instead of `least_conn;`, and a
+    2025-era session keeps its peer, so its resources/subscribe hears a job made on another peer."""
+    nginx_program()
+    peers = await start_peers(tmp_path, fal, flags=())
+    folder, port = tmp_path / "nginx", free_port()
+    addresses = [p.base.removeprefix("http://") for p in peers]
+    block, swaps = re.subn(r"^(\s*)least_conn;", r"\g<1>ip_hash;", for_the_test(readme_block(), addresses, port), flags=re.M)
+    assert swaps == 1
+    proc = await anyio.to_thread.run_sync(start_nginx, folder, block, port)
+    heard = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ResourceUpdatedNotification) and message.params.uri == "pika://jobs":
+            heard.set()
+
+    try:
+        with anyio.fail_after(CALL_SECONDS):
+            async with person(f"http://127.0.0.1:{port}/mcp", TOKEN_A, "legacy", message_handler=on_message) as client:
+                resources = client.server_capabilities.resources
+                assert resources is not None and resources.subscribe
+                await client.subscribe_resource("pika://jobs")
+                held = {peer for method, path, _, peer in answered_by(folder) if method == "POST" and path == "/mcp"}
+                assert len(held) == 1, held  # the session's every request reached the peer that opened it
+                other = next(p for p in peers if p.base.removeprefix("http://") not in held)
+                made = (await call_on(other, TOOL, {"prompt": "made on another peer", "wait_seconds": 0})).structured_content
+                assert made is not None
+                await heard.wait()
+                listed = (await client.call_tool("pika_list_jobs", {})).structured_content
+                assert listed is not None and made["job_id"] in {j["job_id"] for j in listed["jobs"]}
+    finally:
+        stop_nginx(proc)
+        stop(peers)

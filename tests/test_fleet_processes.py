@@ -19,8 +19,10 @@ pytestmark = pytest.mark.anyio
 TOOL = "pika_v2_turbo_text_to_video"  # $0.20 a video
 
 
-async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, **env: str) -> list[Served]:
-    """`count` peers started side by side (each waits for its /healthz in a thread)."""
+async def start_peers(
+    tmp_path: Path, fal: Fal, count: int = 3, flags: tuple[str, ...] = ("--stateless",), **env: str
+) -> list[Served]:
+    """`count` peers started side by side (each waits for its /healthz in a thread), `--stateless` unless told."""
     url = fresh_url()
     peers: list[Served] = []
 
@@ -28,7 +30,7 @@ async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, **env: str) -> l
         folder = tmp_path / f"peer{n}"
         folder.mkdir()
         peers.append(await anyio.to_thread.run_sync(lambda: start_server(
-            folder, "--stateless", PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
+            folder, *flags, PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
             PIKA_MCP_LEASE_SECONDS="5", PIKA_MCP_TOKEN=TOKEN_A, PIKA_MCP_OUTPUT_DIR=str(tmp_path / "videos"), **env)))  # fmt: skip
 
     async with anyio.create_task_group() as tg:
