@@ -161,13 +161,14 @@ async def modern_client_makes_and_waits(url: str) -> tuple[dict[str, Any], dict[
         made = (await client.call_tool(TOOL, {"prompt": "through nginx", "wait_seconds": 0})).structured_content
         assert made is not None and made["status"] in ("queued", "running"), made
         async with anyio.create_task_group() as tg:
-            listening = anyio.Event()
+            listening, updated = anyio.Event(), anyio.Event()
 
             async def listen() -> None:
                 async with client.listen(resource_subscriptions=[made["resource_uri"]]) as sub:
                     listening.set()
                     async for event in sub:
                         heard.append(getattr(event, "uri", ""))
+                        updated.set()
 
             tg.start_soon(listen)
             await listening.wait()
@@ -175,8 +176,7 @@ async def modern_client_makes_and_waits(url: str) -> tuple[dict[str, Any], dict[
             while final["status"] != "succeeded" and not final["error"]:
                 answer = await client.call_tool("pika_wait_for_job", {"job_id": made["job_id"], "timeout_seconds": 60})
                 final = answer.structured_content or {}
-            while not heard:  # the last update may trail the wait's answer (fail_after bounds this)
-                await anyio.sleep(0.05)
+            await updated.wait()  # an update may trail the wait's answer (the caller's fail_after bounds this)
             tg.cancel_scope.cancel()
     return made, final, heard
 
