@@ -42,7 +42,7 @@ LOG_FORMAT = "log_format fleet '$request_method $uri $status $upstream_addr';"
 
 def nginx_program() -> str:
     """Debian's nginx (scripts/nginx-setup installs it): skipped without it, failed under CI=true."""
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if found:
         return found
     reason = "needs nginx (apt-get install nginx, or run scripts/nginx-setup)"
@@ -73,7 +73,7 @@ def main_conf(folder: Path, block: str) -> str:
     """A main configuration around the README's block: everything nginx writes stays in `folder`."""
     temp = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     # As root, nginx's workers switch to `nobody`, who cannot enter pytest's private tmp_path.
-    user = "user root;\n" if os.geteuid() == 0 else ""
+    user = "user root;\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
     return (
         f"{user}worker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} info;\n"
         f"events {{ worker_connections 256; }}\nhttp {{\n    {LOG_FORMAT}\n    access_log {folder / 'access.log'} fleet;\n"
@@ -92,14 +92,18 @@ def start_nginx(folder: Path, block: str, port: int) -> subprocess.Popen[bytes]:
     assert checked.returncode == 0, checked.stderr
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        assert proc.poll() is None, (folder / "error.log").read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return proc
-        except OSError:
-            assert time.monotonic() < deadline, (folder / "error.log").read_text()
-            time.sleep(0.05)
+    try:
+        while True:
+            assert proc.poll() is None, (folder / "error.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+                return proc
+            except OSError:
+                assert time.monotonic() < deadline, (folder / "error.log").read_text()
+                time.sleep(0.05)
+    except BaseException:
+        stop_nginx(proc)
+        raise
 
 
 def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
@@ -127,9 +131,9 @@ async def test_the_readmes_nginx_configuration_serves_both_eras_from_three_state
     peers = await start_peers(tmp_path, fal)
     folder, port = tmp_path / "nginx", free_port()
     addresses = [p.base.removeprefix("http://") for p in peers]
-    proc = await anyio.to_thread.run_sync(start_nginx, folder, for_the_test(readme_block(), addresses, port), port)
-    base = f"http://127.0.0.1:{port}"
+    base, proc = f"http://127.0.0.1:{port}", None
     try:
+        proc = await anyio.to_thread.run_sync(start_nginx, folder, for_the_test(readme_block(), addresses, port), port)
         async with httpx2.AsyncClient(timeout=CALL_SECONDS) as http:
             health = [await http.get(base + "/healthz") for _ in range(6)]
         assert all(h.status_code == 200 and h.json()["ledger"] == "postgresql" for h in health), [h.text for h in health]
@@ -149,7 +153,8 @@ async def test_the_readmes_nginx_configuration_serves_both_eras_from_three_state
         assert len(set(posts)) > 1, rows  # calls went to more than one peer
         assert set(posts) <= set(addresses), rows
     finally:
-        stop_nginx(proc)
+        if proc is not None:
+            stop_nginx(proc)
         stop(peers)
 
 
@@ -210,14 +215,14 @@ async def test_2025_era_subscriptions_hold_with_stateful_peers_and_ip_hash_in_th
     addresses = [p.base.removeprefix("http://") for p in peers]
     block, swaps = re.subn(r"^(\s*)least_conn;", r"\g<1>ip_hash;", for_the_test(readme_block(), addresses, port), flags=re.M)
     assert swaps == 1
-    proc = await anyio.to_thread.run_sync(start_nginx, folder, block, port)
-    heard = anyio.Event()
+    heard, proc = anyio.Event(), None
 
     async def on_message(message: Any) -> None:
         if isinstance(message, ResourceUpdatedNotification) and message.params.uri == "pika://jobs":
             heard.set()
 
     try:
+        proc = await anyio.to_thread.run_sync(start_nginx, folder, block, port)
         with anyio.fail_after(CALL_SECONDS):
             async with person(f"http://127.0.0.1:{port}/mcp", TOKEN_A, "legacy", message_handler=on_message) as client:
                 resources = client.server_capabilities.resources
@@ -232,5 +237,6 @@ async def test_2025_era_subscriptions_hold_with_stateful_peers_and_ip_hash_in_th
                 listed = (await client.call_tool("pika_list_jobs", {})).structured_content
                 assert listed is not None and made["job_id"] in {j["job_id"] for j in listed["jobs"]}
     finally:
-        stop_nginx(proc)
+        if proc is not None:
+            stop_nginx(proc)
         stop(peers)
