@@ -22,9 +22,11 @@ pytestmark = pytest.mark.anyio
 TOOL = "pika_v2_turbo_text_to_video"  # $0.20 a video
 
 
-async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, url: str | None = None, **env: str) -> list[Served]:
-    """`count` peers started side by side (each waits for its /healthz in a thread), on a fresh ledger unless `url`
-    names one; peer n's home is tmp_path/peerN, so a peer started again there is the same peer restarted."""
+async def start_peers(
+    tmp_path: Path, fal: Fal, count: int = 3, url: str | None = None, flags: tuple[str, ...] = ("--stateless",), **env: str
+) -> list[Served]:
+    """`count` peers started side by side (each waits for its /healthz in a thread), `--stateless` unless told, on a
+    fresh ledger unless `url` names one; peer n's home is tmp_path/peerN, so a peer started there again is restarted."""
     url = url or fresh_url()
     peers: list[Served] = []
 
@@ -32,7 +34,7 @@ async def start_peers(tmp_path: Path, fal: Fal, count: int = 3, url: str | None 
         folder = tmp_path / f"peer{n}"
         folder.mkdir(exist_ok=True)
         peers.append(await anyio.to_thread.run_sync(lambda: start_server(
-            folder, "--stateless", PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
+            folder, *flags, PIKA_MCP_BACKEND="fal", FAL_KEY=TEST_KEY, PIKA_MCP_QUEUE_URL=fal.url, PIKA_MCP_DATABASE_URL=url,
             PIKA_MCP_LEASE_SECONDS="5", PIKA_MCP_OUTPUT_DIR=str(tmp_path / "videos"), **({"PIKA_MCP_TOKEN": TOKEN_A} | env))))  # fmt: skip
 
     async with anyio.create_task_group() as tg:
