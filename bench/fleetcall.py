@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from mcp import Client
@@ -20,7 +21,9 @@ from bench.stats import summarize
 
 NAME = "8 fleet"
 GOAL = Goal("ratio", most=1.5)
-IDLE_SECONDS = 3.0  # statements of the background (lease, adoption, listening) counted over this long, then subtracted
+IDLE_SECONDS = 5.0  # statements of the background (lease, adoption, listening) counted over this long, then subtracted
+SETTLE_SECONDS = 2.0  # after the calls, for the other peers to hear them
+HEARD = "SELECT * FROM jobs WHERE (local_id = "  # pgstore.get, as a peer reads a job another peer changed
 
 
 async def _timed(client: Client, prompt: str) -> float:
@@ -66,34 +69,46 @@ async def overhead(report: Report, sizes: Sizes, work: Path, fal: Fal, base: str
                       f"per-round median ratios {', '.join(rounds)}")  # fmt: skip
 
 
+def _kinds(found: list[str]) -> Counter[str]:
+    """All statements; transactions (their BEGINs); the reads by which a peer hears another's change (fleet.py)."""
+    kinds: Counter[str] = Counter(all=len(found))
+    kinds["transactions"] = sum(text.strip() == "BEGIN" for text in found)
+    kinds["heard"] = sum(text.startswith(HEARD) and "owner" not in text for text in found)
+    return kinds
+
+
 async def statements(report: Report, sizes: Sizes, work: Path, fal: Fal, base: str, **lease: str) -> None:
-    """Statements the database logs (`log_statement = all` on a database of its own) for a series of calls, less what
-    the peer's background sends in the same time (measured idle just before)."""
+    """Statements the database logs (`log_statement = all` on a database of its own) for a series of calls made on one
+    peer of a fleet, until the other peers have heard them, less what the peers' background sends in the same time
+    (counted idle just before)."""
     run = uuid.uuid4().hex[:8]
+    count = sizes.fleet_peers
     async with pg.database(base, "count", log_statement="all") as url:
         log = pg.server_log(url)
         if log is None:
             report.note(NAME, "database round trips per call not counted: the cluster's log is not readable here")
             return
         counter = pg.Statements(url, log)
-        async with peers(work, fal.url, [url], **lease) as (servers, _), clients([servers[0].url]) as grid:
+        async with peers(work, fal.url, [url] * count, **lease) as (servers, _), clients([servers[0].url]) as grid:
             client = grid[0][0]
             await _timed(client, f"bench {run} warm-up")
+            await asyncio.sleep(SETTLE_SECONDS)
             first = counter.mark()
             await asyncio.sleep(IDLE_SECONDS)
             second = counter.mark()
             started = time.perf_counter()
             for i in range(sizes.fleet_counted_calls):
                 await _timed(client, f"bench {run} counted {i}")
+            await asyncio.sleep(SETTLE_SECONDS)  # the other peers hear the last changes
             busy = time.perf_counter() - started
             third = counter.mark()
-        idle, idle_begins = counter.between(first, second)
-        sent, begins = counter.between(second, third)
-    share = busy / IDLE_SECONDS  # background statements expected while the calls ran
+        idle, sent = _kinds(counter.between(first, second)), _kinds(counter.between(second, third))
     n = sizes.fleet_counted_calls
-    per_call = (sent - idle * share) / n
-    report.add(Row(NAME, "database round trips per generation call (statements)", per_call, ""))
-    report.add(Row(NAME, "database transactions per generation call", (begins - idle_begins * share) / n, ""))
-    report.note(NAME, f"round trips: {sent} statements logged over {n} calls ({busy:.2f} s) less {idle} over "
-                      f"{IDLE_SECONDS:g} s idle, scaled to the calls' time; one statement is one round trip "
-                      "(psycopg sends one at a time); BEGIN and COMMIT included")  # fmt: skip
+    net = {kind: (sent[kind] - idle[kind] * busy / IDLE_SECONDS) / n for kind in ("all", "transactions", "heard")}
+    report.add(Row(NAME, "database round trips per generation call, on the peer called", net["all"] - net["heard"], ""))
+    report.add(Row(NAME, f"database round trips per generation call, fleet of {count} (hearing it included)", net["all"], ""))
+    report.add(Row(NAME, f"database transactions per generation call, fleet of {count}", net["transactions"], ""))
+    report.note(NAME, f"round trips: {sent['all']} statements logged over {n} calls and {SETTLE_SECONDS:g} s after "
+                      f"({busy:.1f} s) less {idle['all']} over {IDLE_SECONDS:g} s idle, scaled to that time; one statement "
+                      f"is one round trip (BEGIN and COMMIT included); {net['heard']:.1f} per call are the other peers "
+                      "reading each changed job when its NOTIFY arrives (one transaction each)")  # fmt: skip

@@ -115,16 +115,15 @@ class Statements:
             conn.execute(f"SELECT '{token}'")
         return token
 
-    def between(self, first: str, last: str) -> tuple[int, int]:
-        """Statements, and of them BEGINs (transactions), logged after mark `first` and before mark `last`; each
-        statement is one round trip (psycopg sends one at a time outside pipeline mode)."""
-        counting, count, begins = False, 0, 0
+    def between(self, first: str, last: str) -> list[str]:
+        """The statements logged after mark `first` and before mark `last`, one per round trip (psycopg sends one
+        statement at a time outside pipeline mode; a prepared one is logged as `execute _pg3_N`)."""
+        counting, found = False, list[str]()
         for line in self.log.read_text(errors="replace").splitlines():
             if first in line:
                 counting = True
             elif last in line:
-                return count, begins
+                return found
             elif counting and ("LOG:  statement: " in line or "LOG:  execute " in line):
-                count += 1
-                begins += line.rstrip().endswith(("statement: BEGIN", ": BEGIN"))
+                found.append(line.split("LOG:  ", 1)[1].split(": ", 1)[-1])
         raise RuntimeError(f"mark {last} not found in {self.log}")
