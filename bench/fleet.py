@@ -28,6 +28,7 @@ SUBMITTERS = 16  # concurrent generation calls across the fleet while creating t
 WATCHED_QUEUE = 1.0
 WATCHED_RUN_STEP = 0.5  # watched jobs finish one after another
 TAKEOVER_DEADLINE = 120.0
+WATCHED_DEADLINE = 120.0  # seconds for every watched job to be seen saved (plus their staggered run times)
 TAKEOVER_GOAL = Goal("value", most=30.0)
 CHECK_SECONDS = 0.5
 PROGRESS_EVERY = 5.0  # seconds between the noted counts of orphans polled again
@@ -97,7 +98,7 @@ async def _fleet(report: Report, sizes: Sizes, work: Path, fal: Fal, base: str, 
             polled = Counter(r["path"].split("/")[4] for r in requests if r["op"] in ("status", "stream"))
             polls = {job: polled[job] for job in background}
 
-            latency, kinds = await _updates(sizes, fal, servers, grid, run)
+            latency, kinds = await _updates(report, url, sizes, fal, servers, grid, run)
             takeover = await _takeover(url, fal, servers[0], background, tracker_of)
 
     minutes = (t1 - t0) / 60
@@ -143,10 +144,11 @@ async def _fleet(report: Report, sizes: Sizes, work: Path, fal: Fal, base: str, 
 
 
 async def _updates(
-    sizes: Sizes, fal: Fal, servers: list[Peer], grid: list[list[Any]], run: str
+    report: Report, url: str, sizes: Sizes, fal: Fal, servers: list[Peer], grid: list[list[Any]], run: str
 ) -> tuple[list[float], tuple[list[float], list[float]]]:
     """Watched jobs submitted on the first peer (their tracker), waited on with pika_wait_for_job on the second and
-    subscribed to on the last; ms from the sandbox finishing each to the saved answer there."""
+    subscribed to on the last; ms from the sandbox finishing each to the saved answer there. A job not seen saved by
+    the deadline counts as the deadline (a FAIL), and what the ledger says of it is noted."""
     await fal.configure(queue_seconds=WATCHED_QUEUE)
     watched: list[str] = []
     for i in range(sizes.fleet_watched):
@@ -161,14 +163,26 @@ async def _updates(
     async def wait(job_id: str) -> None:
         seen[job_id], _ = await saved_answer(waiter, job_id)
 
-    async with asyncio.timeout(120 + len(watched) * WATCHED_RUN_STEP):
-        listener = asyncio.create_task(listen_until_saved(listener_client, listened, seen, ready)) if listened else None
+    deadline = WATCHED_DEADLINE + len(watched) * WATCHED_RUN_STEP
+    listener = asyncio.create_task(listen_until_saved(listener_client, listened, seen, ready)) if listened else None
+    try:
+        async with asyncio.timeout(deadline):
+            if listener is not None:
+                await ready.wait()
+            await asyncio.gather(*(wait(j) for j in waited))
+            if listener is not None:
+                await listener
+    except TimeoutError:
         if listener is not None:
-            await ready.wait()
-        await asyncio.gather(*(wait(j) for j in waited))
-        if listener is not None:
-            await listener
-    latency = {j: (seen[j] - await fal.finished_at(j)) * 1000 for j in watched}
+            listener.cancel()
+        unseen = [j for j in watched if j not in seen]
+        rows = await asyncio.to_thread(
+            _query, url, "SELECT request_id, status, tracker, video->>'local_path' IS NOT NULL FROM jobs "
+            "WHERE request_id = ANY(%s)", (unseen,)
+        )  # fmt: skip
+        report.note(NAME, f"update latency: {len(unseen)} of {len(watched)} watched jobs not seen saved within {deadline:g} s "
+                          f"(counted as {deadline:g} s): {[(w in waited and 'wait' or 'listen', *r) for w, *r in rows]}")  # fmt: skip
+    latency = {j: (seen[j] - await fal.finished_at(j)) * 1000 if j in seen else deadline * 1000 for j in watched}
     return list(latency.values()), ([latency[j] for j in waited], [latency[j] for j in listened])
 
 
