@@ -20,6 +20,7 @@ from bench.saved import saved_answer
 from bench.scale import listen_until_saved
 from bench.sizes import Sizes
 from bench.stats import summarize
+from pika_mcp.job import RUNNING, SAVING_NOTE, SUCCEEDED
 
 NAME = fleetcall.NAME
 QUEUE_SECONDS = 1800.0  # background jobs stay live for the whole measurement
@@ -182,8 +183,24 @@ async def _updates(
         )  # fmt: skip
         report.note(NAME, f"update latency: {len(unseen)} of {len(watched)} watched jobs not seen saved within {deadline:g} s "
                           f"(counted as {deadline:g} s): {[(w in waited and 'wait' or 'listen', *r) for w, *r in rows]}")  # fmt: skip
-    latency = {j: (seen[j] - await fal.finished_at(j)) * 1000 if j in seen else deadline * 1000 for j in watched}
+    finished = {j: await fal.finished_at(j) for j in seen}
+    latency = {j: (seen[j] - finished[j]) * 1000 if j in seen else deadline * 1000 for j in watched}
+    await _stages(report, url, finished)
     return list(latency.values()), ([latency[j] for j in waited], [latency[j] for j in listened])
+
+
+async def _stages(report: Report, url: str, finished: dict[str, float]) -> None:
+    """Where the update latency goes: the tracker hearing fal finish (its `saving` event), the video saved (its
+    `succeeded` event), from the ledger's event times (the peers' clocks: the same machine here)."""
+    rows = await asyncio.to_thread(
+        _query, url, "SELECT j.request_id, e.status, e.note, e.at FROM events e JOIN jobs j USING (local_id) "
+        "WHERE j.request_id = ANY(%s)", (list(finished),)
+    )  # fmt: skip
+    heard = [(at - finished[rid]) * 1000 for rid, status, note, at in rows if status == RUNNING and note == SAVING_NOTE]
+    saved = [(at - finished[rid]) * 1000 for rid, status, note, at in rows if status == SUCCEEDED]
+    report.note(NAME, f"update latency, where it goes (p50, p95 from fal finishing): the tracker records fal's answer "
+                      f"{summarize(heard).median:.0f}, {summarize(heard).p95:.0f} ms; the video saved "
+                      f"{summarize(saved).median:.0f}, {summarize(saved).p95:.0f} ms; the rest is hearing it on the other peer")  # fmt: skip
 
 
 async def _takeover(

@@ -4,7 +4,6 @@ a SQLite one, all against one fal (the sandbox), and clients that call them as t
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
@@ -116,11 +115,11 @@ async def peers(
 
 
 @asynccontextmanager
-async def clients(stack_urls: list[str]) -> AsyncIterator[list[list[Client]]]:
+async def clients(urls: list[str]) -> AsyncIterator[list[list[Client]]]:
     """For each server URL, one open client per person (TOKENS)."""
     async with AsyncExitStack() as stack:
         grid: list[list[Client]] = []
-        for url in stack_urls:
+        for url in urls:
             row = []
             for token in TOKENS:
                 http = await stack.enter_async_context(
@@ -129,14 +128,6 @@ async def clients(stack_urls: list[str]) -> AsyncIterator[list[list[Client]]]:
                 row.append(await stack.enter_async_context(Client(streamable_http_client(url, http_client=http))))
             grid.append(row)
         yield grid
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
 
 
 async def call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
