@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import coldstart, context, overhead, proc, render, saved, scale, upload
+from bench import coldstart, context, fleet, overhead, proc, render, saved, scale, upload
 from bench.report import RESULTS, Report, machine
 from bench.sizes import FULL, QUICK, Sizes
 
@@ -24,6 +24,7 @@ MEASUREMENTS: dict[str, Measure] = {
     "context": context.measure,
     "render": render.measure,
     "saved": saved.measure,
+    "fleet": fleet.measure,
 }
 
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table())
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, {info['platform']}; "
           f"load {info['loadavg_at_start']} -> {info['loadavg_at_end']}")  # fmt: skip
-    report.write(info, args.output)
+    report.write(info, args.output, keep_others=bool(args.only))  # an --only run keeps the other measurements' rows
     print(f"wrote {args.output}")
     return 0 if ok else 1
 

@@ -120,10 +120,35 @@ class Report:
             "notes": self.notes,
         }
 
-    def write(self, machine: dict[str, Any], path: Path = RESULTS) -> None:
+    def write(self, machine: dict[str, Any], path: Path = RESULTS, *, keep_others: bool = False) -> None:
+        """Write the results; `keep_others` (an `--only` run): the rows, notes and times of measurements this run did
+        not make stay as they are in the file, and this run's rows take the place of their own earlier ones."""
+        data = self.to_json(machine)
+        if keep_others and path.exists():
+            data = merged(json.loads(path.read_text()), data)
         temporary = path.with_name(path.name + ".tmp")  # a reader never sees half a file
-        temporary.write_text(json.dumps(self.to_json(machine), indent=2) + "\n")
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
         temporary.replace(path)
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` results in `old`'s order: a measurement's rows replace its old rows where they stood, or come last."""
+    fresh = {r["measurement"] for r in new["results"]}
+    rows: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for row in old.get("results", []):
+        name = row["measurement"]
+        if name not in fresh:
+            rows.append(row)
+        elif name not in placed:
+            placed.add(name)
+            rows.extend(r for r in new["results"] if r["measurement"] == name)
+    rows.extend(r for r in new["results"] if r["measurement"] not in placed)
+    notes = old.get("notes") or {}
+    notes = {"earlier": notes} if isinstance(notes, str) else dict(notes)
+    fresh_notes = set(new["notes"]) | fresh
+    notes = {k: v for k, v in notes.items() if k not in fresh_notes} | new["notes"]
+    return new | {"results": rows, "notes": notes, "seconds": old.get("seconds", {}) | new["seconds"]}
 
 
 def machine() -> dict[str, Any]:

@@ -39,7 +39,7 @@ async def _wait(pika: Client, job_id: str, seen: dict[str, float]) -> None:
     seen[job_id], _ = await saved_answer(pika, job_id)
 
 
-async def _listen(pika: Client, job_ids: list[str], seen: dict[str, float], ready: asyncio.Event) -> None:
+async def listen_until_saved(pika: Client, job_ids: list[str], seen: dict[str, float], ready: asyncio.Event) -> None:
     """Subscribed to each job: an update, then a read of the job, until the read is the saved answer."""
     uris = {f"pika://jobs/{j}": j for j in job_ids}
     async with pika.listen(resource_subscriptions=list(uris)) as subscription:
@@ -100,7 +100,7 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
             seen: dict[str, float] = {}
             ready = asyncio.Event()
             async with asyncio.timeout(120 + len(watched) * WATCHED_RUN_STEP):
-                listener = asyncio.create_task(_listen(pika, listened, seen, ready)) if listened else None
+                listener = asyncio.create_task(listen_until_saved(pika, listened, seen, ready)) if listened else None
                 if listener is not None:
                     await ready.wait()
                 await asyncio.gather(*(_wait(pika, j, seen) for j in waited))

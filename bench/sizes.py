@@ -22,8 +22,14 @@ class Sizes:
     saved_jobs: int  # 720p jobs timed from fal finishing to the saved answer, one at a time
     saved_render: bool  # hand out a real 5 s 720p render (else the shipped 1 s 720p preview)
     warm_up: bool  # uncounted warm-up runs (a first process start, upload round, job), and import notes of every server
+    fleet_peers: int  # PostgreSQL peers sharing the live jobs
+    fleet_jobs: int  # background jobs across the fleet
+    fleet_window: float  # seconds over which CPU and status requests are counted
+    fleet_watched: int  # short jobs submitted on one peer and waited on (or subscribed to) on the others
+    fleet_lease: str  # PIKA_MCP_LEASE_SECONDS of the peers ("" for the default)
+    fleet_counted_calls: int  # generation calls whose database statements are counted
 
 
-FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 5, 3, 20, True, True)
+FULL = Sizes("full", 10, 5, 60, 10, 1000, 60.0, 20, 3.0, 200 * 2**20, 5, 3, 20, True, True, 3, 3000, 60.0, 20, "", 20)
 # Each measurement's code path once, at the least size that still yields every row (the smoke test's run).
-QUICK = Sizes("quick", 1, 1, 2, 1, 8, 1.0, 2, 0.2, 1 * 2**20, 1, 1, 1, False, False)
+QUICK = Sizes("quick", 1, 1, 2, 1, 8, 1.0, 2, 0.2, 1 * 2**20, 1, 1, 1, False, False, 3, 6, 1.0, 2, "5", 2)
