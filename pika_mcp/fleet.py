@@ -183,7 +183,10 @@ Heard = Callable[[Any], Awaitable[None]]
 async def listen_forever(store: PgLedger, service: JobService, connect: Callable[[], Awaitable[Any]] | None = None) -> None:
     """Every change written by any peer, heard here: waits and subscriptions on this peer learn of it at once, and a
     watch announced elsewhere speeds up this peer's tracking. A lost connection is opened again and what changed
-    meanwhile is read again; nothing waits on a dead connection for longer than LISTEN_CHECK_SECONDS."""
+    meanwhile is read again; nothing waits on a dead connection for longer than LISTEN_CHECK_SECONDS.
+
+    Changes are read in batches: what was heard while the last batch was read is read next, each job once, in one
+    query (one at a time, a burst of submits on other peers left this peer seconds behind)."""
     import psycopg
 
     from pika_mcp.pgschema import CHANGES, WATCHES
@@ -192,34 +195,71 @@ async def listen_forever(store: PgLedger, service: JobService, connect: Callable
         return await psycopg.AsyncConnection.connect(store.url, autocommit=True)
 
     connect = connect or open_connection
+    heard = _Heard()
     heard_until: float | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_forever, store, service, heard)
+        while True:
+            try:
+                conn = await connect()
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANGES}")
+                    await conn.execute(f"LISTEN {WATCHES}")
+                    if heard_until is not None:  # what changed while nobody here was listening
+                        for job in await anyio.to_thread.run_sync(store.changed_since, heard_until - REREAD_SLACK_SECONDS):
+                            heard.add(job.local_id)
+                    while True:
+                        heard_until = time.time()
+                        async for note in conn.notifies(timeout=LISTEN_CHECK_SECONDS):
+                            if note.channel == WATCHES:
+                                if service.tracker.tracks(note.payload):  # only the tracker acts (no echo of watches)
+                                    service.tracker.attention(note.payload)
+                                continue
+                            peer, _, local_id = note.payload.partition("|")
+                            if peer != store.peer:  # this peer told its own listeners already
+                                heard.add(local_id)
+                        await conn.execute("SELECT 1")  # quiet: is the connection still there?
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:
+                log.warning("lost the database notifications (%s); reconnecting", exc)
+                await anyio.sleep(RECONNECT_SECONDS)
+
+
+class _Heard:
+    """Jobs other peers changed, not yet read here: each once, in the order first heard."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, None] = {}
+        self.arrived = anyio.Event()
+
+    def add(self, local_id: str) -> None:
+        self.pending[local_id] = None
+        self.arrived.set()
+
+    async def take(self) -> list[str]:
+        await self.arrived.wait()
+        self.arrived = anyio.Event()
+        taken, self.pending = list(self.pending), {}
+        return taken
+
+
+async def _read_forever(store: PgLedger, service: JobService, heard: _Heard) -> None:
     while True:
+        local_ids = await heard.take()
         try:
-            conn = await connect()
-            async with conn:
-                await conn.execute(f"LISTEN {CHANGES}")
-                await conn.execute(f"LISTEN {WATCHES}")
-                if heard_until is not None:  # what changed while nobody here was listening
-                    for job in await anyio.to_thread.run_sync(store.changed_since, heard_until - REREAD_SLACK_SECONDS):
-                        await _changed(service, job)
-                while True:
-                    heard_until = time.time()
-                    async for note in conn.notifies(timeout=LISTEN_CHECK_SECONDS):
-                        if note.channel == WATCHES:
-                            if service.tracker.tracks(note.payload):  # only the tracker acts (no echo of watches)
-                                service.tracker.attention(note.payload)
-                            continue
-                        peer, _, local_id = note.payload.partition("|")
-                        if peer == store.peer:  # this peer told its own listeners already
-                            continue
-                        if (changed := await anyio.to_thread.run_sync(store.get, local_id, None)) is not None:
-                            await _changed(service, changed)
-                    await conn.execute("SELECT 1")  # quiet: is the connection still there?
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception as exc:
-            log.warning("lost the database notifications (%s); reconnecting", exc)
+            jobs = await anyio.to_thread.run_sync(store.get_many, local_ids)
+        except Exception as exc:  # the database is away: keep them for the next try
+            log.warning("could not read %d changed job(s) (%s); trying again", len(local_ids), exc)
+            for local_id in local_ids:
+                heard.add(local_id)
             await anyio.sleep(RECONNECT_SECONDS)
+            continue
+        for job in jobs:
+            try:
+                await _changed(service, job)
+            except Exception:  # one job's listeners never stop this peer hearing the others
+                log.exception("telling this peer of job %s failed", job.local_id)
 
 
 async def _changed(service: JobService, job: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,44 @@ async def test_a_peer_that_cannot_renew_its_lease_stops_tracking_and_comes_back_
             assert lease.tracker_id != first and store.peer == lease.tracker_id  # its old jobs are any dead peer's to adopt
     finally:
         store.close()
+
+
+async def test_changes_heard_while_a_read_runs_are_read_next_in_one_query_each_job_once() -> None:
+    """A burst on other peers: what piles up is read in one query, in the order heard, a job changed twice once; a
+    database that fails a read keeps the jobs for the next try."""
+    reads: list[list[str]] = []
+    first_read, release = anyio.Event(), threading.Event()
+
+    class _Store:
+        def get_many(self, local_ids: list[str]) -> list[Job]:
+            reads.append(local_ids)
+            if len(reads) == 1:
+                anyio.from_thread.run_sync(first_read.set)
+                release.wait(60)
+            if len(reads) == 2:
+                raise OSError("the database went away")
+            return [_job(local_id) for local_id in local_ids]
+
+    service = _Heard()
+    heard = fleet._Heard()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fleet._read_forever, _Store(), service, heard)
+        heard.add("first")
+        await first_read.wait()  # the first read is under way; a burst arrives meanwhile
+        for n in [*range(200), 5, 7]:
+            heard.add(f"job{n}")
+        release.set()
+        with anyio.fail_after(60):
+            while len(service.jobs) < 201:
+                await service.changed.wait()
+                service.changed = anyio.Event()
+        tg.cancel_scope.cancel()
+    burst = [f"job{n}" for n in range(200)]
+    assert reads == [["first"], burst, burst]  # one query for the burst; failed once, read again whole
+    assert [j.local_id for j in service.jobs] == ["first", *burst]
+
+
+def _job(local_id: str) -> Job:
+    from tests.test_pg_store import job
+
+    return dataclasses.replace(job(owner="fleet"), local_id=local_id)
