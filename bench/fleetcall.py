@@ -23,7 +23,7 @@ NAME = "8 fleet"
 GOAL = Goal("ratio", most=1.5)
 IDLE_SECONDS = 5.0  # statements of the background (lease, adoption, listening) counted over this long, then subtracted
 SETTLE_SECONDS = 2.0  # after the calls, for the other peers to hear them
-HEARD = "SELECT * FROM jobs WHERE (local_id = "  # pgstore.get, as a peer reads a job another peer changed
+HEARD = "SELECT * FROM jobs WHERE local_id = ANY("  # pgstore.get_many: a peer reading the jobs others changed
 HEARD_ROUND_TRIPS = 3  # that read is a transaction of its own: BEGIN, SELECT, COMMIT
 
 
@@ -112,5 +112,5 @@ async def statements(report: Report, sizes: Sizes, work: Path, fal: Fal, base: s
     report.add(Row(NAME, f"database transactions per generation call, fleet of {count}", net["transactions"], ""))
     report.note(NAME, f"round trips: {sent['all']} statements logged over {n} calls and {SETTLE_SECONDS:g} s after "
                       f"({busy:.1f} s) less {idle['all']} over {IDLE_SECONDS:g} s idle, scaled to that time; one statement "
-                      f"is one round trip (BEGIN and COMMIT included); {heard:.1f} per call are the other peers reading each "
-                      f"changed job when its NOTIFY arrives ({net['heard']:.1f} reads, one transaction each)")  # fmt: skip
+                      f"is one round trip (BEGIN and COMMIT included); {heard:.1f} per call are the other peers reading the "
+                      f"jobs they heard changed, in batches ({net['heard']:.1f} reads, one transaction each)")  # fmt: skip

@@ -185,10 +185,18 @@ def markdown(results: list[dict[str, Any]]) -> str:
     """The README's table, from the `results` of a bench/results.json."""
     lines = ["| measurement | metric | pika-mcp | baseline | ratio | goal | pass |", "|---|---|---|---|---|---|---|"]
     for r in results:
-        baseline = f"{_num(r['baseline'])} {r['unit']}" if r["baseline"] is not None else ""
+        baseline = f"{_num(r['baseline'])} {r['unit']}".rstrip() if r["baseline"] is not None else ""
         ratio_ = f"{r['ratio']:.2f}x" if r["baseline"] is not None and r["ratio"] is not None else ""
         verdict = {True: "PASS", False: "FAIL", None: ""}[r["pass"]]
-        cells = [r["measurement"], r["metric"], f"{_num(r['value'])} {r['unit']}", baseline, ratio_, r["goal"] or "", verdict]
+        cells = [
+            r["measurement"],
+            r["metric"],
+            f"{_num(r['value'])} {r['unit']}".rstrip(),
+            baseline,
+            ratio_,
+            r["goal"] or "",
+            verdict,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
