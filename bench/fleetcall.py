@@ -84,6 +84,8 @@ async def statements(report: Report, sizes: Sizes, work: Path, fal: Fal, base: s
     (counted idle just before)."""
     run = uuid.uuid4().hex[:8]
     count = sizes.fleet_peers
+    # --quick (the smoke test) waits a fifth as long: its figures are not read, only that they are made.
+    idle_seconds, settle_seconds = (IDLE_SECONDS, SETTLE_SECONDS) if sizes.name == "full" else (1.0, 0.4)
     async with pg.database(base, "count", log_statement="all") as url:
         log = pg.server_log(url)
         if log is None:
@@ -93,24 +95,24 @@ async def statements(report: Report, sizes: Sizes, work: Path, fal: Fal, base: s
         async with peers(work, fal.url, [url] * count, **lease) as (servers, _), clients([servers[0].url]) as grid:
             client = grid[0][0]
             await _timed(client, f"bench {run} warm-up")
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle_seconds)
             first = counter.mark()
-            await asyncio.sleep(IDLE_SECONDS)
+            await asyncio.sleep(idle_seconds)
             second = counter.mark()
             started = time.perf_counter()
             for i in range(sizes.fleet_counted_calls):
                 await _timed(client, f"bench {run} counted {i}")
-            await asyncio.sleep(SETTLE_SECONDS)  # the other peers hear the last changes
+            await asyncio.sleep(settle_seconds)  # the other peers hear the last changes
             busy = time.perf_counter() - started
             third = counter.mark()
         idle, sent = _kinds(counter.between(first, second)), _kinds(counter.between(second, third))
     n = sizes.fleet_counted_calls
-    net = {kind: (sent[kind] - idle[kind] * busy / IDLE_SECONDS) / n for kind in ("all", "transactions", "heard")}
+    net = {kind: (sent[kind] - idle[kind] * busy / idle_seconds) / n for kind in ("all", "transactions", "heard")}
     heard = net["heard"] * HEARD_ROUND_TRIPS
     report.add(Row(NAME, "database round trips per generation call, on the peer called", net["all"] - heard, ""))
     report.add(Row(NAME, f"database round trips per generation call, fleet of {count} (hearing it included)", net["all"], ""))
     report.add(Row(NAME, f"database transactions per generation call, fleet of {count}", net["transactions"], ""))
-    report.note(NAME, f"round trips: {sent['all']} statements logged over {n} calls and {SETTLE_SECONDS:g} s after "
-                      f"({busy:.1f} s) less {idle['all']} over {IDLE_SECONDS:g} s idle, scaled to that time; one statement "
+    report.note(NAME, f"round trips: {sent['all']} statements logged over {n} calls and {settle_seconds:g} s after "
+                      f"({busy:.1f} s) less {idle['all']} over {idle_seconds:g} s idle, scaled to that time; one statement "
                       f"is one round trip (BEGIN and COMMIT included); {heard:.1f} per call are the other peers reading the "
                       f"jobs they heard changed, in batches ({net['heard']:.1f} reads, one transaction each)")  # fmt: skip
