@@ -14,6 +14,7 @@ from mcp import Client
 from bench import pg
 from bench.fal import Fal
 from bench.launch import TOOL
+from bench.overhead import alternated
 from bench.peers import call, clients, peers
 from bench.report import Goal, Report, Row
 from bench.sizes import Sizes
@@ -41,27 +42,12 @@ async def overhead(report: Report, sizes: Sizes, work: Path, fal: Fal, base: str
             on_pg, on_sqlite = grid[0][0], grid[1][0]
             calls = 0
 
-            async def one(client: Client) -> float:
+            def prompt() -> str:
                 nonlocal calls
                 calls += 1
-                return await _timed(client, f"bench {run} call {calls}")  # a new prompt each time: no deduplication
+                return f"bench {run} call {calls}"  # a new prompt each time: no deduplication
 
-            for _ in range(sizes.overhead_warmup):
-                await one(on_pg)
-                await one(on_sqlite)
-            ours: list[float] = []
-            theirs: list[float] = []
-            rounds: list[str] = []
-            for r in range(sizes.overhead_rounds):
-                mine: list[float] = []
-                base_round: list[float] = []
-                for i in range(sizes.overhead_calls):  # alternate call by call, so drift hits both alike
-                    first, second = (on_pg, on_sqlite) if (r + i) % 2 == 0 else (on_sqlite, on_pg)
-                    for client in (first, second):
-                        (mine if client is on_pg else base_round).append(await one(client))
-                ours += mine
-                theirs += base_round
-                rounds.append(f"{summarize(mine).median / summarize(base_round).median:.2f}")
+            ours, theirs, rounds = await alternated(sizes, lambda: _timed(on_pg, prompt()), lambda: _timed(on_sqlite, prompt()))
     s, b = summarize([x * 1000 for x in ours]), summarize([x * 1000 for x in theirs])
     metric = "generation call on a PostgreSQL peer (baseline: on SQLite)"
     report.add(Row(NAME, f"{metric}, median", s.median, "ms", b.median, GOAL, s, b))

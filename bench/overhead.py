@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,34 @@ from bench.stats import summarize
 
 NAME = "1 call overhead"
 GOAL = Goal("ratio", most=1.25)
+
+
+Timed = Callable[[], Awaitable[float]]
+
+
+async def alternated(sizes: Sizes, ours: Timed, theirs: Timed) -> tuple[list[float], list[float], list[str]]:
+    """Warm-up, then rounds of calls alternated call by call (so drift hits both alike): every call's seconds on
+    each side, and each round's median ratio."""
+    for _ in range(sizes.overhead_warmup):
+        await ours()
+        await theirs()
+    mine_all: list[float] = []
+    theirs_all: list[float] = []
+    rounds: list[str] = []
+    for r in range(sizes.overhead_rounds):
+        mine: list[float] = []
+        base_round: list[float] = []
+        for i in range(sizes.overhead_calls):
+            if (r + i) % 2 == 0:
+                mine.append(await ours())
+                base_round.append(await theirs())
+            else:
+                base_round.append(await theirs())
+                mine.append(await ours())
+        mine_all += mine
+        theirs_all += base_round
+        rounds.append(f"{summarize(mine).median / summarize(base_round).median:.2f}")
+    return mine_all, theirs_all, rounds
 
 
 async def _timed(client: Client, tool: str, args: dict[str, Any]) -> float:
@@ -37,29 +66,16 @@ async def measure(report: Report, sizes: Sizes, work: Path) -> None:
             await base.list_tools()
             calls = 0
 
-            async def one(client: Client) -> float:
+            def prompt() -> str:
                 nonlocal calls
                 calls += 1
-                prompt = f"bench {run} call {calls}"  # a new prompt each time: no deduplication
-                if client is pika:
-                    return await _timed(pika, TOOL, {"prompt": prompt, "wait_seconds": 0})
-                return await _timed(base, "generate", {"prompt": prompt})
+                return f"bench {run} call {calls}"  # a new prompt each time: no deduplication
 
-            for _ in range(sizes.overhead_warmup):
-                await one(pika)
-                await one(base)
-            ours: list[float] = []
-            theirs: list[float] = []
-            rounds: list[str] = []
-            for r in range(sizes.overhead_rounds):
-                mine, base_round = [], []
-                for i in range(sizes.overhead_calls):  # alternate call by call, so drift hits both alike
-                    first, second = (pika, base) if (r + i) % 2 == 0 else (base, pika)
-                    for client in (first, second):
-                        (mine if client is pika else base_round).append(await one(client))
-                ours += mine
-                theirs += base_round
-                rounds.append(f"{summarize(mine).median / summarize(base_round).median:.2f}")
+            ours, theirs, rounds = await alternated(
+                sizes,
+                lambda: _timed(pika, TOOL, {"prompt": prompt(), "wait_seconds": 0}),
+                lambda: _timed(base, "generate", {"prompt": prompt()}),
+            )
     s, b = summarize([x * 1000 for x in ours]), summarize([x * 1000 for x in theirs])
     report.add(Row(NAME, "median latency", s.median, "ms", b.median, GOAL, s, b))
     report.add(Row(NAME, "p99 latency", s.p99, "ms", b.p99, GOAL, s, b))
